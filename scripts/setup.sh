@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Installs the Debian packages memstrat needs to build, test and chart.
+# Idempotent: when everything is present it only asks dpkg once and exits.
+# Usage: scripts/setup.sh            (what `make`, `make test`, `make bench` call)
+#        scripts/setup.sh --check    (report what is missing, install nothing)
+set -euo pipefail
+
+PACKAGES=(
+  build-essential cmake pkg-config time
+  libbenchmark-dev catch2 libcli11-dev nlohmann-json3-dev libfmt-dev
+  libtomlplusplus-dev libopenblas-dev
+  libjemalloc-dev libmimalloc-dev libgoogle-perftools-dev
+  python3 python3-matplotlib python3-numpy
+)
+
+missing=()
+# dpkg-query prints one status line per package; anything not "install ok installed" is missing.
+while read -r name status; do
+  [ "$status" = "installed" ] || missing+=("$name")
+done < <(dpkg-query -W -f='${Package} ${db:Status-Status}\n' "${PACKAGES[@]}" 2>/dev/null || true)
+# Packages dpkg has never heard of print nothing at all: find those too.
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null | grep -q '^installed$' || {
+    [[ " ${missing[*]} " == *" $p "* ]] || missing+=("$p")
+  }
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+if [ "${1:-}" = "--check" ]; then
+  echo "setup: missing Debian packages: ${missing[*]}"
+  exit 1
+fi
+
+if [ "$(id -u)" -eq 0 ]; then
+  SUDO=()
+elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+  SUDO=(sudo -n)
+else
+  echo "setup: these Debian packages are missing: ${missing[*]}" >&2
+  echo "setup: cannot install them: not root and no password-less sudo." >&2
+  echo "setup: ask an administrator to run: apt-get install ${missing[*]}" >&2
+  exit 1
+fi
+
+echo "setup: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+if ! "${SUDO[@]}" apt-get install -y --no-install-recommends "${missing[@]}"; then
+  echo "setup: apt-get install failed; refreshing the package lists and trying once more" >&2
+  "${SUDO[@]}" apt-get update
+  "${SUDO[@]}" apt-get install -y --no-install-recommends "${missing[@]}"
+fi

@@ -1,0 +1,18 @@
+// Factory functions of the strategies, one per file under strategies/.
+// Only registry.cpp includes this: strategies never include each other.
+#pragma once
+
+#include <memory>
+#include <string_view>
+
+#include "kernels/allocator.h"
+
+namespace memstrat {
+
+std::unique_ptr<Allocator> make_malloc(std::string_view option);
+std::unique_ptr<Allocator> make_arena(std::string_view option);
+std::unique_ptr<Allocator> make_pool(std::string_view option);
+std::unique_ptr<Allocator> make_mmap(std::string_view option);
+std::unique_ptr<Allocator> make_planned(std::string_view option);
+
+}  // namespace memstrat
