@@ -1,1 +1,50 @@
-int main() { return 0; }
+// memstrat: measures how memory strategies change the peak memory and the
+// speed of a real training loop. See `memstrat --help`.
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <exception>
+#include <string>
+#include <vector>
+
+#include "benches/cli/commands.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"memstrat: which memory strategy lets a training run fit, and what it costs in time"};
+  app.require_subcommand(1);
+  // Bad input is answered in one line, like every other error.
+  app.failure_message([](const CLI::App* failed, const CLI::Error& e) {
+    const std::string where = failed->get_parent() ? "memstrat " + failed->get_name() : "memstrat";
+    return "memstrat: error: " + std::string(e.what()) + " (see: " + where + " --help)\n";
+  });
+  std::vector<std::pair<CLI::App*, memstrat::cli::Command>> commands;
+  auto add = [&](memstrat::cli::Command (*adder)(CLI::App&)) {
+    auto command = adder(app);
+    commands.emplace_back(app.get_subcommands({}).back(), std::move(command));
+  };
+  add(memstrat::cli::add_train);
+  add(memstrat::cli::add_list);
+  // A first word that names no command is answered by name (CLI11 would only say one is required).
+  std::string known;
+  bool named = false;
+  for (const auto* sub : app.get_subcommands({})) {
+    known += (known.empty() ? "" : ", ") + sub->get_name();
+    named = named || (argc > 1 && sub->get_name() == argv[1]);
+  }
+  if (argc > 1 && argv[1][0] != '-' && !named) {
+    std::fprintf(stderr, "memstrat: error: unknown command '%s' (known: %s)\n", argv[1], known.c_str());
+    return 2;
+  }
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  try {
+    for (auto& [sub, run] : commands)
+      if (sub->parsed()) return run();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "memstrat: error: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,110 @@
+#include "benches/cli/session.h"
+
+#include <omp.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <fmt/core.h>
+
+#include "strategies/registry.h"
+
+namespace memstrat::cli {
+
+void add_run_options(CLI::App& c, RunOptions& o) {
+  // A repeated option takes its last value, as most command lines do.
+  c.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+  c.add_option("--model,-m", o.model, "model: mlp[:W,W,...], vgg-mini, vgg16, deepconv[:L]")->capture_default_str();
+  c.add_option("--image", o.image, "input height and width in pixels (default: 224 for vgg16, else 32)")
+      ->check(CLI::Range(1, 4096));
+  c.add_option("--channels", o.channels, "channels of deepconv's layers (default 64)")->check(CLI::Range(1, 4096));
+  c.add_option("--classes", o.classes, "number of classes (default: 1000 for vgg16, else 10)")
+      ->check(CLI::Range(2, 100000));
+  c.add_option("--batch,-b", o.batch, "samples per optimizer step")->check(CLI::Range(1, 1 << 20))->capture_default_str();
+  c.add_option("--steps,-s", o.steps, "optimizer steps to run")->check(CLI::Range(1, 100000000))->capture_default_str();
+  c.add_option("--threads,-t", o.threads, "OpenMP threads (default: every core)")->check(CLI::Range(1, 1024));
+  c.add_option("--seed", o.seed, "seed of the data and the initial weights")->capture_default_str();
+  c.add_option("--lr", o.lr, "learning rate (default: 0.01 for sgd, 0.001 for adam)");
+  c.add_option("--optimizer", o.optimizer, "sgd (momentum 0.9, weight decay 5e-4) or adam")
+      ->check(CLI::IsMember({"sgd", "adam"}))
+      ->capture_default_str();
+  c.add_option("--data", o.data, "dataset file; generated there when absent (default: a temporary file)");
+  c.add_option("--samples", o.samples, "samples in a generated dataset (default: up to 2048, about 256 MiB at most)")
+      ->check(CLI::Range(std::uint64_t(1), std::uint64_t(1) << 40));
+  c.add_option("--alloc,-a", o.alloc, "allocation strategy (see `memstrat list`)")->capture_default_str();
+}
+
+TempFile::~TempFile() {
+  if (!path_.empty()) ::unlink(path_.c_str());
+}
+
+std::string format_bytes(double bytes) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  int u = 0;
+  while (std::fabs(bytes) >= 1024.0 && u < 4) bytes /= 1024.0, ++u;
+  return u == 0 ? fmt::format("{:.0f} B", bytes) : fmt::format("{:.1f} {}", bytes, units[u]);
+}
+
+namespace {
+
+std::string temp_dataset_path() {
+  const char* dir = std::getenv("TMPDIR");
+  std::string pattern = std::string(dir && *dir ? dir : "/tmp") + "/memstrat-data-XXXXXX";
+  const int fd = ::mkstemp(pattern.data());
+  if (fd < 0) throw DataError("cannot create a temporary dataset in " + pattern.substr(0, pattern.rfind('/')));
+  ::close(fd);
+  return pattern;
+}
+
+bool file_exists(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0;
+}
+
+}  // namespace
+
+std::unique_ptr<Session> open_session(const RunOptions& o) {
+  auto s = std::make_unique<Session>();
+  s->options = o;
+  if (o.lr && (!std::isfinite(*o.lr) || *o.lr <= 0.0 || *o.lr > 100.0))
+    throw std::invalid_argument(fmt::format("--lr must be a positive number up to 100 (got {})", *o.lr));
+
+  ModelSpec spec = parse_model_spec(o.model);
+  spec.image = o.image, spec.channels = o.channels, spec.classes = o.classes;
+  if (o.channels != 0 && spec.name != "deepconv")
+    throw std::invalid_argument("--channels applies to deepconv only");
+  s->model = build_model(spec);
+  s->allocator = make_allocator(o.alloc);
+  s->store = std::make_unique<ActivationStore>();
+
+  const int threads = o.threads > 0 ? o.threads : omp_get_num_procs();
+  omp_set_num_threads(threads);
+
+  // The dataset: the named file, generated when absent; else a temporary one.
+  DatasetInfo info;
+  info.channels = s->model.input.c, info.height = s->model.input.h, info.width = s->model.input.w;
+  info.classes = s->model.classes;
+  info.seed = o.seed;
+  const std::uint64_t by_size = std::max<std::uint64_t>(1, (256ull << 20) / info.sample_bytes());
+  info.samples = o.samples > 0 ? o.samples : std::max<std::uint64_t>(o.batch, std::min<std::uint64_t>(2048, by_size));
+  std::string path = o.data;
+  if (path.empty()) {
+    s->temp_data = TempFile(temp_dataset_path());
+    path = s->temp_data.path();
+  }
+  if (path == s->temp_data.path() || !file_exists(path)) generate_dataset(path, info);
+  s->data = std::make_unique<FileBatchSource>(path);
+
+  s->train.batch = o.batch;
+  s->train.optimizer.kind = parse_optimizer(o.optimizer);
+  if (o.lr) s->train.optimizer.lr = float(*o.lr);
+  else if (s->train.optimizer.kind == OptimizerKind::adam) s->train.optimizer.lr = 1e-3f;
+
+  s->model.init(*s->allocator, o.seed);
+  s->trainer = std::make_unique<Trainer>(s->model, *s->allocator, *s->store, *s->data, s->train);
+  return s;
+}
+
+}  // namespace memstrat::cli

@@ -1,0 +1,72 @@
+// What every command that trains needs: the options naming a configuration,
+// and the objects built from them (model, allocator, data, store), built in the
+// order the measurement requires (data and model first, then training).
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "kernels/activation.h"
+#include "kernels/data.h"
+#include "kernels/models.h"
+#include "kernels/trainer.h"
+
+namespace memstrat::cli {
+
+struct RunOptions {
+  std::string model = "vgg-mini";
+  int image = 0;     // 0: the model's default
+  int channels = 0;  // deepconv only; 0: default
+  int classes = 0;   // 0: the model's default
+  int batch = 32;
+  int steps = 10;
+  int threads = 0;  // 0: every core
+  std::uint64_t seed = 1;
+  std::optional<double> lr;  // absent: the optimizer's default
+  std::string optimizer = "sgd";
+  std::string data;      // dataset file; generated when absent; a temporary one when empty
+  std::uint64_t samples = 0;  // 0: a default sized to the sample
+  std::string alloc = "malloc";
+};
+
+void add_run_options(CLI::App& command, RunOptions& options);
+
+// A dataset file that is removed when the session ends (when none was named).
+class TempFile {
+ public:
+  TempFile() = default;
+  explicit TempFile(std::string path) : path_(std::move(path)) {}
+  ~TempFile();
+  TempFile(TempFile&& other) noexcept : path_(std::exchange(other.path_, {})) {}
+  TempFile& operator=(TempFile&& other) noexcept {
+    std::swap(path_, other.path_);
+    return *this;
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+// Members are destroyed bottom-up: the allocator outlives every buffer.
+struct Session {
+  RunOptions options;
+  std::unique_ptr<Allocator> allocator;
+  std::unique_ptr<ActivationStore> store;
+  Model model;
+  TempFile temp_data;
+  std::unique_ptr<BatchSource> data;
+  std::unique_ptr<Trainer> trainer;
+  TrainOptions train;
+};
+
+// Checks the options, makes or opens the dataset, builds the model and takes its
+// memory, and sets up the trainer. Throws with a one-line message on bad input.
+std::unique_ptr<Session> open_session(const RunOptions& options);
+
+std::string format_bytes(double bytes);
+
+}  // namespace memstrat::cli

@@ -1,0 +1,44 @@
+// `memstrat train`: trains one configuration in this process and prints the
+// loss and time of each step. The quickest way to see the kernel work.
+#include <algorithm>
+#include <fmt/core.h>
+#include <vector>
+
+#include "benches/cli/commands.h"
+#include "benches/cli/session.h"
+#include "kernels/gemm.h"
+
+#include <omp.h>
+
+namespace memstrat::cli {
+
+Command add_train(CLI::App& app) {
+  auto* c = app.add_subcommand("train", "train one configuration here and print each step's loss and time");
+  auto options = std::make_shared<RunOptions>();
+  add_run_options(*c, *options);
+  auto quiet = std::make_shared<bool>(false);
+  c->add_flag("--quiet,-q", *quiet, "print the summary only");
+  return [options, quiet]() {
+    auto s = open_session(*options);
+    const Model& m = s->model;
+    fmt::print("model {} ({} layers, {} parameters), input {}x{}x{}, batch {}, {} threads, gemm {}, alloc {}\n",
+               m.name, m.layers.size(), m.param_count(), m.input.c, m.input.h, m.input.w, options->batch,
+               omp_get_max_threads(), gemm_kernel_name(), s->allocator->name());
+    s->allocator->reset_peak();
+    std::vector<double> losses, times;
+    for (int i = 0; i < options->steps; ++i) {
+      const StepResult r = s->trainer->step();
+      losses.push_back(r.loss);
+      times.push_back(r.ms);
+      if (!*quiet) fmt::print("step {:>5}/{}  loss {:.6f}  {:8.1f} ms\n", r.step + 1, options->steps, r.loss, r.ms);
+    }
+    std::vector<double> sorted = times;
+    std::sort(sorted.begin(), sorted.end());
+    fmt::print("loss {:.6f} -> {:.6f} over {} steps; median step {:.1f} ms; peak live {}\n", losses.front(),
+               losses.back(), options->steps, sorted[sorted.size() / 2],
+               format_bytes(double(s->allocator->stats().peak_live_bytes)));
+    return 0;
+  };
+}
+
+}  // namespace memstrat::cli

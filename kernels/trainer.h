@@ -1,0 +1,65 @@
+// The training loop: forward, loss, backward, optimizer step, over batches.
+//
+// Every buffer comes from the allocator under test and lives exactly as long
+// as a framework would keep it: activations are freed after their last use,
+// gradients of activations as soon as the layer below has its own. The trainer
+// marks step and phase boundaries on the allocator.
+//
+// Two techniques are mechanisms of the loop itself and are switched on here:
+// micro-batches summed before one optimizer step (accum), and recomputation of
+// forward segments during backward (recompute_segment).
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "kernels/data.h"
+#include "kernels/models.h"
+#include "kernels/optimizer.h"
+
+namespace memstrat {
+
+struct TrainOptions {
+  int batch = 32;
+  OptimizerConfig optimizer;
+  int accum = 1;              // micro-batches per optimizer step; must divide batch
+  int recompute_segment = 0;  // layers per checkpoint segment; 0: keep every activation
+};
+
+struct StepResult {
+  int step = 0;       // counted from 0
+  double loss = 0.0;  // mean over the batch
+  double ms = 0.0;    // wall time of the whole step, data reading included
+};
+
+// Recompute segment of about sqrt(L) layers (Chen et al. 2016).
+int default_recompute_segment(int layers);
+
+class Trainer {
+ public:
+  // Takes the setup memory: optimizer state, GEMM packing workspace, batch buffers.
+  // The model's parameters must be initialised already. A dry run makes every
+  // allocation of a real run and computes nothing (the estimator).
+  Trainer(Model& model, Allocator& allocator, ActivationStore& store, BatchSource& data,
+          const TrainOptions& options, bool dry_run = false);
+  StepResult step();
+
+ private:
+  double micro_batch(float* x, std::int32_t* labels, int count, float scale);
+  void zero_gradients();
+
+  Model& model_;
+  Allocator& allocator_;
+  ActivationStore& store_;
+  BatchSource& data_;
+  TrainOptions options_;
+  bool dry_run_;
+  std::vector<Param*> params_;
+  std::unique_ptr<Optimizer> optimizer_;
+  Buffer gemm_buffer_;
+  GemmWorkspace gemm_workspace_;
+  Buffer batch_x_, batch_labels_;
+  int step_ = 0;
+};
+
+}  // namespace memstrat

@@ -1,0 +1,27 @@
+// Shared by the tests: temporary files and running the CLI.
+#pragma once
+
+#include <string>
+
+namespace memstrat::test {
+
+// A path in a fresh temporary directory, removed (with the directory) at destruction.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  std::string path(const std::string& name) const { return dir_ + "/" + name; }
+
+ private:
+  std::string dir_;
+};
+
+struct CliResult {
+  int exit_code;
+  std::string out, err;
+};
+
+// Runs build/memstrat with the arguments (shell words) and captures both streams.
+CliResult run_cli(const std::string& args);
+
+}  // namespace memstrat::test
