@@ -21,3 +21,7 @@ test: build
 
 clean:
 	rm -rf $(BUILD)
+
+# Until the suite lands, bench runs the micro-benchmarks of the kernel.
+bench: build
+	$(BUILD)/memstrat-micro --benchmark_filter='gemm/.*/square|conv/'
