@@ -104,6 +104,9 @@ class Allocator {
   virtual std::optional<std::size_t> allocated_bytes() const { return std::nullopt; }
   // (optional) hand back what is held but unused. Default: nothing to hand back.
   virtual void trim() {}
+  // (optional) the version of the code that serves requests, read from that code
+  // itself where it can tell (jemalloc's mallctl("version"), ...). Default: none.
+  virtual std::string version() const { return {}; }
   // (optional) figures of the strategy's own, for the run record as flat keys
   // (`arena_growths`, `plan_slab_bytes`, ...). Default: none.
   virtual std::vector<std::pair<std::string, double>> own_figures() const { return {}; }

@@ -10,6 +10,10 @@
 namespace memstrat {
 
 std::unique_ptr<Allocator> make_malloc(std::string_view option);
+std::unique_ptr<Allocator> make_jemalloc(std::string_view option);
+std::unique_ptr<Allocator> make_mimalloc(std::string_view option);
+std::unique_ptr<Allocator> make_tcmalloc(std::string_view option);
+std::unique_ptr<Allocator> make_preload(std::string_view option);
 std::unique_ptr<Allocator> make_arena(std::string_view option);
 std::unique_ptr<Allocator> make_pool(std::string_view option);
 std::unique_ptr<Allocator> make_mmap(std::string_view option);

@@ -26,6 +26,9 @@ struct AllocatorEntry {
   // Replaces malloc for the whole process: the run's process must be started
   // with it preloaded (see preload_library).
   bool process_wide;
+  // The library to preload, found at build time; empty when it was not found
+  // (and for preload:PATH, whose option is the library).
+  std::string_view library;
   std::unique_ptr<Allocator> (*make)(std::string_view option);
 };
 

@@ -7,8 +7,10 @@
 #include <vector>
 
 #include "benches/cli/commands.h"
+#include "benches/cli/preload.h"
 
 int main(int argc, char** argv) {
+  memstrat::cli::remember_command_line(argc, argv);
   CLI::App app{"memstrat: which memory strategy lets a training run fit, and what it costs in time"};
   app.require_subcommand(1);
   // Bad input is answered in one line, like every other error.

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "benches/cli/commands.h"
+#include "benches/cli/preload.h"
 #include "benches/cli/session.h"
 #include "kernels/gemm.h"
 
@@ -19,11 +20,14 @@ Command add_train(CLI::App& app) {
   auto quiet = std::make_shared<bool>(false);
   c->add_flag("--quiet,-q", *quiet, "print the summary only");
   return [options, quiet]() {
+    ensure_preloaded(options->alloc);
     auto s = open_session(*options);
     const Model& m = s->model;
-    fmt::print("model {} ({} layers, {} parameters), input {}x{}x{}, batch {}, {} threads, gemm {}, alloc {}\n",
+    const std::string version = s->allocator->version();
+    fmt::print("model {} ({} layers, {} parameters), input {}x{}x{}, batch {}, {} threads, gemm {}, alloc {}{}\n",
                m.name, m.layers.size(), m.param_count(), m.input.c, m.input.h, m.input.w, options->batch,
-               omp_get_max_threads(), gemm_kernel_name(), s->allocator->name());
+               omp_get_max_threads(), gemm_kernel_name(), s->allocator->name(),
+               version.empty() ? "" : " (" + version + ")");
     s->allocator->reset_peak();
     std::vector<double> losses, times;
     for (int i = 0; i < options->steps; ++i) {
