@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -70,5 +71,22 @@ class FileBatchSource final : public BatchSource {
   DatasetLayout layout_;
   std::vector<std::int32_t> labels_;
 };
+
+}  // namespace memstrat
+
+namespace memstrat {
+
+// How the training set is held (--data-mode).
+enum class DataMode {
+  memory,  // loaded whole into RAM at setup
+  mmap,    // mapped from its file: pages come and go with the page cache
+  stream,  // a prefetch thread fills a small ring of batch buffers from the file
+};
+DataMode parse_data_mode(const std::string& name);  // throws std::invalid_argument
+const char* to_string(DataMode mode);
+
+// Opens a dataset file to be read in `mode`; `batch` is the most samples one
+// read asks for (it sizes stream's ring). Throws DataError.
+std::unique_ptr<BatchSource> open_batch_source(const std::string& path, DataMode mode, int batch);
 
 }  // namespace memstrat

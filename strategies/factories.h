@@ -20,3 +20,16 @@ std::unique_ptr<Allocator> make_mmap(std::string_view option);
 std::unique_ptr<Allocator> make_planned(std::string_view option);
 
 }  // namespace memstrat
+
+// Technique parts, one per file; each sets its part of a TechniqueSet.
+#include "strategies/techniques.h"
+
+namespace memstrat {
+
+void apply_fp16(std::string_view option, TechniqueSet& set);
+void apply_bf16(std::string_view option, TechniqueSet& set);
+void apply_accum(std::string_view option, TechniqueSet& set);
+void apply_recompute(std::string_view option, TechniqueSet& set);
+void apply_offload(std::string_view option, TechniqueSet& set);
+
+}  // namespace memstrat

@@ -4,6 +4,7 @@
 #include "benches/cli/commands.h"
 #include "kernels/models.h"
 #include "strategies/registry.h"
+#include "strategies/techniques.h"
 
 namespace memstrat::cli {
 
@@ -12,6 +13,8 @@ Command add_list(CLI::App& app) {
   return []() {
     fmt::print("allocators (--alloc):\n");
     for (const auto& e : allocator_entries()) fmt::print("  {:<24} {}\n", e.usage, e.summary);
+    fmt::print("\ntechniques (--tech, comma-separated):\n");
+    for (const auto& e : technique_entries()) fmt::print("  {:<24} {}\n", e.usage, e.summary);
     fmt::print("\nmodels (--model):\n");
     std::string help = model_help();
     for (std::size_t start = 0; start < help.size();) {

@@ -34,6 +34,11 @@ void add_run_options(CLI::App& c, RunOptions& o) {
   c.add_option("--samples", o.samples, "samples in a generated dataset (default: up to 2048, about 256 MiB at most)")
       ->check(CLI::Range(std::uint64_t(1), std::uint64_t(1) << 40));
   c.add_option("--alloc,-a", o.alloc, "allocation strategy (see `memstrat list`)")->capture_default_str();
+  c.add_option("--tech", o.tech, "techniques, comma-separated: fp16|bf16, accum:K, recompute[:N], offload (see `memstrat list`)")
+      ->capture_default_str();
+  c.add_option("--data-mode", o.data_mode, "how the training set is held: memory, mmap or stream")
+      ->check(CLI::IsMember({"memory", "mmap", "stream"}))
+      ->capture_default_str();
 }
 
 TempFile::~TempFile() {
@@ -77,7 +82,8 @@ std::unique_ptr<Session> open_session(const RunOptions& o) {
     throw std::invalid_argument("--channels applies to deepconv only");
   s->model = build_model(spec);
   s->allocator = make_allocator(o.alloc);
-  s->store = std::make_unique<ActivationStore>();
+  s->techniques = make_techniques(o.tech);
+  s->store = s->techniques.store ? std::move(s->techniques.store) : std::make_unique<ActivationStore>();
 
   const int threads = o.threads > 0 ? o.threads : omp_get_num_procs();
   omp_set_num_threads(threads);
@@ -95,9 +101,13 @@ std::unique_ptr<Session> open_session(const RunOptions& o) {
     path = s->temp_data.path();
   }
   if (path == s->temp_data.path() || !file_exists(path)) generate_dataset(path, info);
-  s->data = std::make_unique<FileBatchSource>(path);
+  s->data = open_batch_source(path, parse_data_mode(o.data_mode), o.batch);
 
   s->train.batch = o.batch;
+  s->train.accum = s->techniques.accum;
+  const int layers = int(s->model.layers.size());
+  s->train.recompute_segment =
+      s->techniques.recompute_segment < 0 ? default_recompute_segment(layers) : s->techniques.recompute_segment;
   s->train.optimizer.kind = parse_optimizer(o.optimizer);
   if (o.lr) s->train.optimizer.lr = float(*o.lr);
   else if (s->train.optimizer.kind == OptimizerKind::adam) s->train.optimizer.lr = 1e-3f;

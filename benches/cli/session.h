@@ -13,6 +13,7 @@
 #include "kernels/data.h"
 #include "kernels/models.h"
 #include "kernels/trainer.h"
+#include "strategies/techniques.h"
 
 namespace memstrat::cli {
 
@@ -30,6 +31,8 @@ struct RunOptions {
   std::string data;      // dataset file; generated when absent; a temporary one when empty
   std::uint64_t samples = 0;  // 0: a default sized to the sample
   std::string alloc = "malloc";
+  std::string tech = "none";        // technique list, "bf16,accum:4,recompute"
+  std::string data_mode = "memory";
 };
 
 void add_run_options(CLI::App& command, RunOptions& options);
@@ -55,7 +58,8 @@ class TempFile {
 struct Session {
   RunOptions options;
   std::unique_ptr<Allocator> allocator;
-  std::unique_ptr<ActivationStore> store;
+  TechniqueSet techniques;
+  std::unique_ptr<ActivationStore> store;  // the techniques' store, or the plain one
   Model model;
   TempFile temp_data;
   std::unique_ptr<BatchSource> data;

@@ -1,0 +1,9 @@
+// PLACEHOLDER until the technique is written.
+#include "strategies/factories.h"
+#include "strategies/registry.h"
+
+namespace memstrat {
+
+void apply_fp16(std::string_view, TechniqueSet&) { throw SpecError("technique 'fp16' is not implemented yet"); }
+
+}  // namespace memstrat
