@@ -117,9 +117,16 @@ void generate_dataset(const std::string& path, const DatasetInfo& info) {
     std::memcpy(page.data(), &h, sizeof h);
     write_all(file.get(), page.data(), page.size(), 0, path);
 
-    std::vector<std::int32_t> labels(info.samples);
+    // Each image shows its true class; one label in five is then replaced by a random
+    // class, so that the loss settles at a floor instead of falling to zero, as on real data.
+    std::vector<std::int32_t> classes(info.samples), labels(info.samples);
     Rng label_rng(info.seed ^ 0x1ABE1ull);
-    for (auto& label : labels) label = std::int32_t(label_rng.next_u64() % std::uint64_t(info.classes));
+    for (std::uint64_t i = 0; i < info.samples; ++i) {
+      classes[i] = std::int32_t(label_rng.next_u64() % std::uint64_t(info.classes));
+      const bool noisy = label_rng.uniform() < 0.2f;
+      const auto random_class = std::int32_t(label_rng.next_u64() % std::uint64_t(info.classes));
+      labels[i] = noisy ? random_class : classes[i];
+    }
     write_all(file.get(), labels.data(), labels.size() * sizeof(std::int32_t), layout.labels_offset, path);
 
     const std::vector<float> protos = make_prototypes(info);
@@ -132,7 +139,7 @@ void generate_dataset(const std::string& path, const DatasetInfo& info) {
       for (std::int64_t i = 0; i < std::int64_t(count); ++i) {
         // Each sample's noise has its own seed: the file does not depend on threads.
         Rng noise((info.seed << 32) ^ (first + std::uint64_t(i)) * 0x9E3779B97F4A7C15ull);
-        const float* proto = protos.data() + std::size_t(labels[first + i]) * per;
+        const float* proto = protos.data() + std::size_t(classes[first + i]) * per;
         float* out = block.data() + std::size_t(i) * per;
         for (std::size_t j = 0; j < per; ++j) out[j] = proto[j] + 0.7f * noise.normal();
       }

@@ -2,8 +2,9 @@
 //
 // Each class has a smooth prototype pattern (a few random plane waves per
 // channel); a sample is its class's prototype plus Gaussian noise, so the loss
-// really falls. The file is written in chunks and read back in batches, so a
-// dataset may be larger than memory.
+// really falls; one label in five is random, so it settles above zero (as on
+// real data, and so that techniques can be compared by their loss). The file is
+// written in chunks and read back in batches: a dataset may exceed memory.
 //
 // File layout (little-endian): a 4 KiB header, the labels (int32 per sample)
 // padded to 4 KiB, then the samples (float32, C*H*W each), page-aligned so the

@@ -30,15 +30,15 @@ cli::RunOptions small(const std::string& model, int batch, int steps) {
 
 }  // namespace
 
-TEST_CASE("vgg-mini learns: the loss falls at least 3x in 60 steps", "[training]") {
+TEST_CASE("vgg-mini learns: the loss falls at least 2.5x in 60 steps", "[training]") {
   const auto losses = train_losses(small("vgg-mini", 32, 60));
-  INFO("first " << losses.front() << " last " << losses.back());
-  // A fresh 10-class model starts near ln 10 = 2.30.
-  REQUIRE(losses.front() == Approx(std::log(10.0)).margin(0.5));
-  // Average the last 5 steps: single batches are noisy.
+  // An untrained 10-class model is no better than chance (ln 10 = 2.30).
+  REQUIRE(losses.front() > 2.0);
+  // Single batches are noisy and one label in five is random: compare the mean of the last 10 steps.
   double tail = 0;
-  for (std::size_t i = losses.size() - 5; i < losses.size(); ++i) tail += losses[i] / 5;
-  REQUIRE(tail * 3.0 < losses.front());
+  for (std::size_t i = losses.size() - 10; i < losses.size(); ++i) tail += losses[i] / 10;
+  INFO("first " << losses.front() << ", mean of the last 10 " << tail);
+  REQUIRE(tail * 2.5 < losses.front());
 }
 
 TEST_CASE("the same seed and threads give a bitwise-identical loss sequence", "[training]") {

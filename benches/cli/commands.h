@@ -4,6 +4,10 @@
 
 #include <CLI/CLI.hpp>
 #include <functional>
+#include <nlohmann/json.hpp>
+
+#include "benches/cli/session.h"
+#include "kernels/estimator.h"
 
 namespace memstrat::cli {
 
@@ -11,5 +15,10 @@ using Command = std::function<int()>;
 
 Command add_train(CLI::App& app);
 Command add_list(CLI::App& app);
+Command add_estimate(CLI::App& app);
+
+// Shared by the commands that report an estimate.
+Estimate estimate_for(const RunOptions& options);
+nlohmann::json estimate_json(const Estimate& estimate);
 
 }  // namespace memstrat::cli

@@ -13,7 +13,7 @@
 
 namespace memstrat::cli {
 
-void add_run_options(CLI::App& c, RunOptions& o) {
+void add_config_options(CLI::App& c, RunOptions& o) {
   // A repeated option takes its last value, as most command lines do.
   c.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   c.add_option("--model,-m", o.model, "model: mlp[:W,W,...], vgg-mini, vgg16, deepconv[:L]")->capture_default_str();
@@ -23,22 +23,49 @@ void add_run_options(CLI::App& c, RunOptions& o) {
   c.add_option("--classes", o.classes, "number of classes (default: 1000 for vgg16, else 10)")
       ->check(CLI::Range(2, 100000));
   c.add_option("--batch,-b", o.batch, "samples per optimizer step")->check(CLI::Range(1, 1 << 20))->capture_default_str();
-  c.add_option("--steps,-s", o.steps, "optimizer steps to run")->check(CLI::Range(1, 100000000))->capture_default_str();
   c.add_option("--threads,-t", o.threads, "OpenMP threads (default: every core)")->check(CLI::Range(1, 1024));
-  c.add_option("--seed", o.seed, "seed of the data and the initial weights")->capture_default_str();
-  c.add_option("--lr", o.lr, "learning rate (default: 0.01 for sgd, 0.001 for adam)");
   c.add_option("--optimizer", o.optimizer, "sgd (momentum 0.9, weight decay 5e-4) or adam")
       ->check(CLI::IsMember({"sgd", "adam"}))
       ->capture_default_str();
+  c.add_option("--tech", o.tech, "techniques, comma-separated: fp16|bf16, accum:K, recompute[:N], offload (see `memstrat list`)")
+      ->capture_default_str();
+}
+
+void add_run_options(CLI::App& c, RunOptions& o) {
+  add_config_options(c, o);
+  c.add_option("--steps,-s", o.steps, "optimizer steps to run")->check(CLI::Range(1, 100000000))->capture_default_str();
+  c.add_option("--seed", o.seed, "seed of the data and the initial weights")->capture_default_str();
+  c.add_option("--lr", o.lr, "learning rate (default: 0.01 for sgd, 0.001 for adam)");
   c.add_option("--data", o.data, "dataset file; generated there when absent (default: a temporary file)");
   c.add_option("--samples", o.samples, "samples in a generated dataset (default: up to 2048, about 256 MiB at most)")
       ->check(CLI::Range(std::uint64_t(1), std::uint64_t(1) << 40));
-  c.add_option("--alloc,-a", o.alloc, "allocation strategy (see `memstrat list`)")->capture_default_str();
-  c.add_option("--tech", o.tech, "techniques, comma-separated: fp16|bf16, accum:K, recompute[:N], offload (see `memstrat list`)")
-      ->capture_default_str();
   c.add_option("--data-mode", o.data_mode, "how the training set is held: memory, mmap or stream")
       ->check(CLI::IsMember({"memory", "mmap", "stream"}))
       ->capture_default_str();
+  c.add_option("--alloc,-a", o.alloc, "allocation strategy (see `memstrat list`)")->capture_default_str();
+}
+
+ModelSpec model_spec(const RunOptions& o) {
+  ModelSpec spec = parse_model_spec(o.model);
+  spec.image = o.image, spec.channels = o.channels, spec.classes = o.classes;
+  if (o.channels != 0 && spec.name != "deepconv") throw std::invalid_argument("--channels applies to deepconv only");
+  return spec;
+}
+
+TrainOptions train_options(const RunOptions& o, const TechniqueSet& techniques, int layers) {
+  if (o.lr && (!std::isfinite(*o.lr) || *o.lr <= 0.0 || *o.lr > 100.0))
+    throw std::invalid_argument(fmt::format("--lr must be a positive number up to 100 (got {})", *o.lr));
+  TrainOptions t;
+  t.batch = o.batch;
+  t.optimizer.kind = parse_optimizer(o.optimizer);
+  if (o.lr) t.optimizer.lr = float(*o.lr);
+  else if (t.optimizer.kind == OptimizerKind::adam) t.optimizer.lr = 1e-3f;
+  t.accum = techniques.accum;
+  t.recompute_segment = techniques.recompute_segment < 0 ? default_recompute_segment(layers) : techniques.recompute_segment;
+  if (o.batch % t.accum != 0)
+    throw std::invalid_argument(fmt::format("accum:{} does not divide the batch of {} into equal micro-batches", t.accum, o.batch));
+  omp_set_num_threads(o.threads > 0 ? o.threads : omp_get_num_procs());
+  return t;
 }
 
 TempFile::~TempFile() {
@@ -73,20 +100,11 @@ bool file_exists(const std::string& path) {
 std::unique_ptr<Session> open_session(const RunOptions& o) {
   auto s = std::make_unique<Session>();
   s->options = o;
-  if (o.lr && (!std::isfinite(*o.lr) || *o.lr <= 0.0 || *o.lr > 100.0))
-    throw std::invalid_argument(fmt::format("--lr must be a positive number up to 100 (got {})", *o.lr));
-
-  ModelSpec spec = parse_model_spec(o.model);
-  spec.image = o.image, spec.channels = o.channels, spec.classes = o.classes;
-  if (o.channels != 0 && spec.name != "deepconv")
-    throw std::invalid_argument("--channels applies to deepconv only");
-  s->model = build_model(spec);
+  s->model = build_model(model_spec(o));
   s->allocator = make_allocator(o.alloc);
   s->techniques = make_techniques(o.tech);
   s->store = s->techniques.store ? std::move(s->techniques.store) : std::make_unique<ActivationStore>();
-
-  const int threads = o.threads > 0 ? o.threads : omp_get_num_procs();
-  omp_set_num_threads(threads);
+  s->train = train_options(o, s->techniques, int(s->model.layers.size()));
 
   // The dataset: the named file, generated when absent; else a temporary one.
   DatasetInfo info;
@@ -102,15 +120,6 @@ std::unique_ptr<Session> open_session(const RunOptions& o) {
   }
   if (path == s->temp_data.path() || !file_exists(path)) generate_dataset(path, info);
   s->data = open_batch_source(path, parse_data_mode(o.data_mode), o.batch);
-
-  s->train.batch = o.batch;
-  s->train.accum = s->techniques.accum;
-  const int layers = int(s->model.layers.size());
-  s->train.recompute_segment =
-      s->techniques.recompute_segment < 0 ? default_recompute_segment(layers) : s->techniques.recompute_segment;
-  s->train.optimizer.kind = parse_optimizer(o.optimizer);
-  if (o.lr) s->train.optimizer.lr = float(*o.lr);
-  else if (s->train.optimizer.kind == OptimizerKind::adam) s->train.optimizer.lr = 1e-3f;
 
   s->model.init(*s->allocator, o.seed);
   s->trainer = std::make_unique<Trainer>(s->model, *s->allocator, *s->store, *s->data, s->train);

@@ -35,7 +35,14 @@ struct RunOptions {
   std::string data_mode = "memory";
 };
 
+// The options that name a configuration (model, batch, threads, optimizer, techniques).
+void add_config_options(CLI::App& command, RunOptions& options);
+// Those, and what a run needs besides (steps, seed, data, allocator).
 void add_run_options(CLI::App& command, RunOptions& options);
+
+ModelSpec model_spec(const RunOptions& options);
+// Checks the options against each other; also sets the OpenMP thread count.
+TrainOptions train_options(const RunOptions& options, const TechniqueSet& techniques, int layers);
 
 // A dataset file that is removed when the session ends (when none was named).
 class TempFile {

@@ -38,9 +38,10 @@ Command add_train(CLI::App& app) {
     }
     std::vector<double> sorted = times;
     std::sort(sorted.begin(), sorted.end());
-    fmt::print("loss {:.6f} -> {:.6f} over {} steps; median step {:.1f} ms; peak live {}\n", losses.front(),
-               losses.back(), options->steps, sorted[sorted.size() / 2],
-               format_bytes(double(s->allocator->stats().peak_live_bytes)));
+    const std::size_t predicted = estimate_for(*options).peak_live_bytes;
+    fmt::print("loss {:.6f} -> {:.6f} over {} steps; median step {:.1f} ms; peak live {} (estimated {})\n",
+               losses.front(), losses.back(), options->steps, sorted[sorted.size() / 2],
+               format_bytes(double(s->allocator->stats().peak_live_bytes)), format_bytes(double(predicted)));
     return 0;
   };
 }

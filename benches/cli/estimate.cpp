@@ -1,0 +1,63 @@
+// `memstrat estimate`: will this configuration fit? Prints, layer by layer, the
+// parameters, what is saved for backward and the workspace, then the totals and
+// the predicted peak live bytes, from a dry run of the real trainer.
+#include <fmt/core.h>
+
+#include <nlohmann/json.hpp>
+
+#include "benches/cli/commands.h"
+#include "benches/cli/session.h"
+#include "kernels/estimator.h"
+
+namespace memstrat::cli {
+
+nlohmann::json estimate_json(const Estimate& e) {
+  nlohmann::json layers = nlohmann::json::array();
+  for (const auto& l : e.layers)
+    layers.push_back({{"index", l.index}, {"layer", l.description}, {"output", l.output.str()}, {"params", l.params},
+                      {"saved_bytes", l.saved_bytes}, {"workspace_bytes", l.workspace_bytes}});
+  nlohmann::json peaks;
+  for (int k = 0; k < kBufferKindCount; ++k) peaks[to_string(BufferKind(k))] = e.peak_by_kind[std::size_t(k)];
+  return {{"layers", layers}, {"peak_bytes_by_kind", peaks}, {"setup_bytes", e.setup_bytes},
+          {"predicted_peak_live_bytes", e.peak_live_bytes}};
+}
+
+Estimate estimate_for(const RunOptions& options) {
+  const ModelSpec spec = model_spec(options);
+  TechniqueSet techniques = make_techniques(options.tech);
+  const Model shape_only = build_model(spec);
+  const TrainOptions train = train_options(options, techniques, int(shape_only.layers.size()));
+  auto store = techniques.store ? std::move(techniques.store) : std::make_unique<ActivationStore>();
+  return estimate_training(spec, *store, train);
+}
+
+Command add_estimate(CLI::App& app) {
+  auto* c = app.add_subcommand("estimate", "predict the peak live bytes of a configuration, layer by layer, without running it");
+  auto options = std::make_shared<RunOptions>();
+  add_config_options(*c, *options);
+  auto json = std::make_shared<bool>(false);
+  c->add_flag("--json", *json, "print JSON instead of a table");
+  return [options, json]() {
+    const Estimate e = estimate_for(*options);
+    if (*json) {
+      fmt::print("{}\n", estimate_json(e).dump(2));
+      return 0;
+    }
+    fmt::print("{}, batch {}, optimizer {}, techniques {}\n", options->model, options->batch, options->optimizer,
+               options->tech);
+    fmt::print("{:>3}  {:<24} {:>18} {:>12} {:>12} {:>12}\n", "#", "layer", "output", "params", "saved", "workspace");
+    for (const auto& l : e.layers)
+      fmt::print("{:>3}  {:<24} {:>18} {:>12} {:>12} {:>12}\n", l.index, l.description, l.output.str(), l.params,
+                 format_bytes(double(l.saved_bytes)), format_bytes(double(l.workspace_bytes)));
+    const auto& k = e.peak_by_kind;
+    auto at = [&](BufferKind kind) { return format_bytes(double(k[std::size_t(kind)])); };
+    fmt::print("parameters {}, gradients {}, optimizer state {}, input {}\n", at(BufferKind::parameter),
+               at(BufferKind::gradient), at(BufferKind::optimizer_state), at(BufferKind::input));
+    fmt::print("peak activations {}, peak temporaries {}, peak workspace {}\n", at(BufferKind::activation),
+               at(BufferKind::temporary), at(BufferKind::workspace));
+    fmt::print("predicted peak live bytes: {} ({})\n", e.peak_live_bytes, format_bytes(double(e.peak_live_bytes)));
+    return 0;
+  };
+}
+
+}  // namespace memstrat::cli
