@@ -21,7 +21,7 @@ const std::vector<AllocatorEntry>& allocator_entries() {
       {"preload", "preload:PATH", "any other malloc-compatible shared library, preloaded", true, "", make_preload},
       {"arena", "arena[:separate]",
        "cyclic workspace: persistent region + per-step bump region reset every step "
-       "(:separate: one region per phase)",
+       "(:separate: regions by phase and purpose, each rewound once empty)",
        false, "", make_arena},
       {"pool", "pool[:best|first|worst]",
        "caching allocator (PyTorch/BFC style): rounded sizes, split and coalesce, kept until trim", false, "",

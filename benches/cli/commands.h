@@ -16,6 +16,8 @@ using Command = std::function<int()>;
 Command add_train(CLI::App& app);
 Command add_list(CLI::App& app);
 Command add_estimate(CLI::App& app);
+Command add_run(CLI::App& app);
+Command add_hwinfo(CLI::App& app);
 
 // Shared by the commands that report an estimate.
 Estimate estimate_for(const RunOptions& options);

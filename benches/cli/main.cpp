@@ -24,7 +24,9 @@ int main(int argc, char** argv) {
     commands.emplace_back(app.get_subcommands({}).back(), std::move(command));
   };
   add(memstrat::cli::add_train);
+  add(memstrat::cli::add_run);
   add(memstrat::cli::add_estimate);
+  add(memstrat::cli::add_hwinfo);
   add(memstrat::cli::add_list);
   // A first word that names no command is answered by name (CLI11 would only say one is required).
   std::string known;

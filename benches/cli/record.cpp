@@ -1,0 +1,77 @@
+#include "benches/cli/record.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fmt/core.h>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+namespace memstrat::cli {
+
+nlohmann::json results_document(const std::vector<nlohmann::json>& records, const nlohmann::json& context) {
+  return {{"context", context}, {"benchmarks", records}};
+}
+
+void write_results_file(const std::string& path, const nlohmann::json& document) {
+  const std::string temp = path + ".tmp";
+  const std::string text = document.dump(1) + "\n";
+  const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) throw std::runtime_error("cannot write results file '" + path + "': " + std::strerror(errno));
+  std::size_t done = 0;
+  while (done < text.size()) {
+    const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const std::string reason = std::strerror(errno);
+      ::close(fd);
+      ::unlink(temp.c_str());
+      throw std::runtime_error("cannot write results file '" + path + "': " + reason);
+    }
+    done += std::size_t(n);
+  }
+  const bool synced = ::fsync(fd) == 0;
+  const std::string reason = std::strerror(errno);
+  ::close(fd);
+  if (!synced || ::rename(temp.c_str(), path.c_str()) != 0) {
+    ::unlink(temp.c_str());
+    throw std::runtime_error("cannot write results file '" + path + "': " + reason);
+  }
+}
+
+nlohmann::json read_results_file(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw std::runtime_error("cannot read results file '" + path + "': " + std::strerror(errno));
+  std::stringstream text;
+  text << in.rdbuf();
+  nlohmann::json document = nlohmann::json::parse(text.str(), nullptr, false);
+  if (document.is_discarded())
+    throw std::runtime_error("results file '" + path + "' is not valid JSON (truncated?)");
+  if (!document.is_object() || !document.contains("benchmarks") || !document["benchmarks"].is_array())
+    throw std::runtime_error("results file '" + path + "' has no \"benchmarks\" list: not a memstrat results file");
+  for (const auto& record : document["benchmarks"])
+    if (!record.is_object() || !record.contains("name") || !record["name"].is_string() || !record.contains("status"))
+      throw std::runtime_error("results file '" + path + "' has a record without a name or status");
+  return document;
+}
+
+void print_record_summary(const nlohmann::json& r) {
+  auto mib = [](const nlohmann::json& v) { return v.get<double>() / (1024.0 * 1024.0); };
+  fmt::print("{}: {}", r["name"].get<std::string>(), r["status"].get<std::string>());
+  if (r["status"] != "ok") {
+    fmt::print(" ({})\n", r.value("reason", ""));
+    return;
+  }
+  fmt::print("\n  step {:.1f} ms (p10 {:.1f}, p90 {:.1f}), {:.1f} samples/s\n", r["step_ms"].get<double>(),
+             r["step_ms_p10"].get<double>(), r["step_ms_p90"].get<double>(), r["samples_per_s"].get<double>());
+  fmt::print("  peak RSS {:.1f} MiB (baseline {:.1f}), peak live {:.1f} MiB (estimated {:.1f})", mib(r["peak_rss_bytes"]),
+             mib(r["baseline_rss_bytes"]), mib(r["peak_live_bytes"]), mib(r["predicted_peak_live_bytes"]));
+  if (r.contains("overhead_ratio")) fmt::print(", overhead x{:.2f}", r["overhead_ratio"].get<double>());
+  if (r.contains("fragmentation")) fmt::print(", fragmentation {:.1f}%", 100 * r["fragmentation"].get<double>());
+  fmt::print("\n  loss {:.6f} -> {:.6f}\n", r["loss_first"].get<double>(), r["loss_last"].get<double>());
+}
+
+}  // namespace memstrat::cli

@@ -1,0 +1,27 @@
+// Results files: Google Benchmark's JSON shape ({"context": ..., "benchmarks":
+// [...]}), one record per run, written atomically so that no reader ever sees
+// half a file.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "benches/cli/session.h"
+
+namespace memstrat::cli {
+
+// Trains `options` here and returns its record (every figure of DESIGN.md).
+nlohmann::json measure_run(const RunOptions& options, int warmup, bool keep_timeline);
+std::string record_name(const RunOptions& options);
+nlohmann::json config_json(const RunOptions& options);
+
+nlohmann::json results_document(const std::vector<nlohmann::json>& records, const nlohmann::json& context);
+// Writes to PATH.tmp, flushes, renames over PATH. Throws std::runtime_error naming the path.
+void write_results_file(const std::string& path, const nlohmann::json& document);
+// Reads and checks a results file; throws std::runtime_error naming the file and what is wrong.
+nlohmann::json read_results_file(const std::string& path);
+
+void print_record_summary(const nlohmann::json& record);
+
+}  // namespace memstrat::cli

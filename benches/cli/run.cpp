@@ -1,0 +1,178 @@
+// `memstrat run`: trains one configuration in this process and writes one record
+// with every figure of DESIGN.md, in Google Benchmark's JSON shape.
+//
+// Order of a run: preload the allocator (re-exec), setup (data, model, state),
+// then the baseline is read and the peak-RSS mark reset, so the peak covers
+// training alone; warm-up steps count for memory but not for time.
+#include <fmt/core.h>
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+
+#include "benches/cli/commands.h"
+#include "benches/cli/machine.h"
+#include "benches/cli/measure.h"
+#include "benches/cli/preload.h"
+#include "benches/cli/record.h"
+#include "benches/cli/session.h"
+
+namespace memstrat::cli {
+
+namespace {
+
+// The allocator's own view at its peak: sampled whenever live bytes reach a new
+// high, so reserved and allocated are read at the same moment as the peak.
+class AllocatorProbe final : public AllocObserver {
+ public:
+  explicit AllocatorProbe(const Allocator& allocator) : allocator_(allocator) {}
+  void on_allocate(const AllocRequest&, const void*) override {
+    const std::size_t live = allocator_.stats().live_bytes;
+    if (live <= peak_live_) return;
+    peak_live_ = live;
+    reserved = allocator_.reserved_bytes();
+    allocated = allocator_.allocated_bytes();
+  }
+  void on_deallocate(const AllocRequest&, const void*) override {}
+  std::optional<std::size_t> reserved, allocated;
+
+ private:
+  const Allocator& allocator_;
+  std::size_t peak_live_ = 0;
+};
+
+double percentile(std::vector<double> values, double q) {
+  std::sort(values.begin(), values.end());
+  const double position = q * double(values.size() - 1);
+  const auto low = std::size_t(std::floor(position)), high = std::size_t(std::ceil(position));
+  return values[low] + (values[high] - values[low]) * (position - double(low));
+}
+
+}  // namespace
+
+std::string record_name(const RunOptions& o) {
+  std::string name = fmt::format("{}/b{}/{}/{}", o.model, o.batch, o.alloc, o.tech);
+  if (o.image != 0) name += fmt::format("/i{}", o.image);
+  if (o.threads != 0) name += fmt::format("/t{}", o.threads);
+  if (o.data_mode != "memory") name += "/" + o.data_mode;
+  return name;
+}
+
+nlohmann::json config_json(const RunOptions& o) {
+  return {{"model", o.model}, {"batch", o.batch}, {"alloc", o.alloc}, {"tech", o.tech}, {"image", o.image},
+          {"channels", o.channels}, {"classes", o.classes}, {"threads", o.threads}, {"optimizer", o.optimizer},
+          {"data_mode", o.data_mode}, {"steps", o.steps}, {"seed", o.seed}};
+}
+
+nlohmann::json measure_run(const RunOptions& options, int warmup, bool keep_timeline) {
+  auto session = open_session(options);
+  Allocator& allocator = *session->allocator;
+  const std::size_t predicted = estimate_for(options).peak_live_bytes;
+
+  allocator.reset_peak();
+  const AllocStats before = allocator.stats();
+  AllocatorProbe probe(allocator);
+  allocator.set_observer(&probe);
+  RssSampler sampler;
+  const ProcessMemory baseline = read_process_memory();
+  const bool mark_reset = reset_peak_rss();
+  const ProcessTimes times_before = read_process_times();
+  sampler.start();
+
+  std::vector<double> losses, step_ms;
+  AllocStats measured_from = before;
+  double cpu_from = times_before.cpu_ms;
+  for (int i = 0; i < warmup + options.steps; ++i) {
+    if (i == warmup) measured_from = allocator.stats(), cpu_from = read_process_times().cpu_ms;
+    const StepResult r = session->trainer->step();
+    sampler.mark_step();
+    losses.push_back(r.loss);
+    if (i >= warmup) step_ms.push_back(r.ms);
+  }
+  sampler.stop();
+  allocator.set_observer(nullptr);
+  const ProcessTimes times_after = read_process_times();
+  const ProcessMemory after = read_process_memory();
+  const AllocStats stats = allocator.stats();
+  const RssSampler::Point peak_sample = sampler.peak();
+
+  const double median = percentile(step_ms, 0.5);
+  const std::size_t peak_rss = mark_reset ? after.hwm_bytes : peak_sample.rss_bytes;
+  const double steps = double(options.steps);
+
+  nlohmann::json r;
+  r["name"] = record_name(options);
+  r["run_name"] = r["name"];
+  r["run_type"] = "iteration";
+  r["iterations"] = options.steps;
+  r["real_time"] = median;
+  r["cpu_time"] = (times_after.cpu_ms - cpu_from) / steps;
+  r["time_unit"] = "ms";
+  r["status"] = "ok";
+  r["config"] = config_json(options);
+  r["warmup_steps"] = warmup;
+  r["step_ms"] = median;
+  r["step_ms_p10"] = percentile(step_ms, 0.1);
+  r["step_ms_p90"] = percentile(step_ms, 0.9);
+  r["samples_per_s"] = options.batch / (median / 1e3);
+  r["peak_rss_bytes"] = peak_rss;
+  r["peak_rss_source"] = mark_reset ? "VmHWM" : "sampler";
+  r["rss_anon_bytes"] = peak_sample.anon_bytes;
+  r["rss_file_bytes"] = peak_sample.file_bytes;
+  r["baseline_rss_bytes"] = baseline.rss_bytes;
+  r["peak_live_bytes"] = stats.peak_live_bytes;
+  r["baseline_live_bytes"] = before.live_bytes;
+  // Training's own bytes on both sides, so that 1.0 is perfect: what RSS grew by over
+  // setup, against what the trainer's live buffers grew by over setup.
+  if (stats.peak_live_bytes > before.live_bytes)
+    r["overhead_ratio"] = double(peak_rss - std::min(peak_rss, baseline.rss_bytes)) /
+                          double(stats.peak_live_bytes - before.live_bytes);
+  for (int k = 0; k < kBufferKindCount; ++k)
+    r[std::string("peak_") + to_string(BufferKind(k)) + "_bytes"] = stats.peak_by_kind[std::size_t(k)];
+  if (probe.reserved) r["allocator_reserved_bytes"] = *probe.reserved;
+  if (probe.allocated) r["allocator_allocated_bytes"] = *probe.allocated;
+  if (probe.reserved && probe.allocated && *probe.reserved > 0)
+    r["fragmentation"] = 1.0 - double(std::min(*probe.allocated, *probe.reserved)) / double(*probe.reserved);
+  r["retained_bytes"] = double(after.rss_bytes) - double(baseline.rss_bytes);
+  r["alloc_calls_per_step"] = double(stats.alloc_calls - measured_from.alloc_calls) / steps;
+  r["alloc_ns_per_step"] = double(stats.alloc_ns - measured_from.alloc_ns) / steps;
+  r["minor_faults"] = times_after.minor_faults - times_before.minor_faults;
+  r["major_faults"] = times_after.major_faults - times_before.major_faults;
+  r["predicted_peak_live_bytes"] = predicted;
+  r["loss_first"] = losses.front();
+  r["loss_last"] = losses.back();
+  r["losses"] = losses;
+  r["step_times_ms"] = step_ms;
+  r["allocator"] = allocator.name();
+  if (!allocator.version().empty()) r["allocator_version"] = allocator.version();
+  for (const auto& [key, value] : allocator.own_figures()) r[key] = value;
+  if (keep_timeline) {
+    nlohmann::json t_ms = nlohmann::json::array(), rss = nlohmann::json::array();
+    for (const auto& p : sampler.points()) t_ms.push_back(std::round(p.t_ms * 10) / 10), rss.push_back(p.rss_bytes);
+    r["rss_timeline"] = {{"t_ms", t_ms}, {"rss_bytes", rss}, {"step_end_ms", sampler.step_end_ms()}};
+  }
+  return r;
+}
+
+Command add_run(CLI::App& app) {
+  auto* c = app.add_subcommand("run", "train one configuration in this process and write a record of every figure");
+  auto options = std::make_shared<RunOptions>();
+  add_run_options(*c, *options);
+  auto warmup = std::make_shared<int>(2);
+  auto json_path = std::make_shared<std::string>();
+  auto timeline = std::make_shared<bool>(true);
+  c->add_option("--warmup", *warmup, "steps run before timing starts (they count for memory)")
+      ->check(CLI::Range(0, 1000))
+      ->capture_default_str();
+  c->add_option("--json", *json_path, "write the results file here (Google Benchmark's shape)");
+  c->add_flag("!--no-timeline", *timeline, "leave the RSS timeline out of the record");
+  return [options, warmup, json_path, timeline]() {
+    ensure_preloaded(options->alloc);
+    const nlohmann::json record = measure_run(*options, *warmup, *timeline);
+    print_record_summary(record);
+    if (!json_path->empty()) write_results_file(*json_path, results_document({record}, machine_context()));
+    return 0;
+  };
+}
+
+}  // namespace memstrat::cli
