@@ -25,3 +25,8 @@ clean:
 # Until the suite lands, bench runs the micro-benchmarks of the kernel.
 bench: build
 	$(BUILD)/memstrat-micro --benchmark_filter='gemm/.*/square|conv/'
+
+# Regenerates every chart and results/REPORT.md from the results in results/.
+charts: setup
+	scripts/plot
+	scripts/report

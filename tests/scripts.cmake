@@ -1,0 +1,1 @@
+# Tests of scripts/ (plot, report, compare), included by CMakeLists.txt.
