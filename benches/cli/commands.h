@@ -18,6 +18,7 @@ Command add_list(CLI::App& app);
 Command add_estimate(CLI::App& app);
 Command add_run(CLI::App& app);
 Command add_hwinfo(CLI::App& app);
+Command add_suite(CLI::App& app);
 
 // Shared by the commands that report an estimate.
 Estimate estimate_for(const RunOptions& options);

@@ -24,6 +24,7 @@ int main(int argc, char** argv) {
     commands.emplace_back(app.get_subcommands({}).back(), std::move(command));
   };
   add(memstrat::cli::add_train);
+  add(memstrat::cli::add_suite);
   add(memstrat::cli::add_run);
   add(memstrat::cli::add_estimate);
   add(memstrat::cli::add_hwinfo);

@@ -20,6 +20,12 @@ constexpr const char* kMarker = "MEMSTRAT_PRELOADED";
 
 void remember_command_line(int argc, char** argv) { command_line.assign(argv, argv + argc); }
 
+std::string command_line_text() {
+  std::string text;
+  for (const char* word : command_line) text += (text.empty() ? "" : " ") + std::string(word);
+  return text;
+}
+
 void ensure_preloaded(const std::string& spec) {
   const std::string library = preload_library(spec);
   const char* marker = std::getenv(kMarker);

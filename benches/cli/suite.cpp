@@ -1,0 +1,321 @@
+// `memstrat suite`: every cell of a matrix, each repeat in a fresh child process
+// (process-wide allocators preloaded into it), under the budget and time limit,
+// with the results file rewritten atomically after every run: an interrupted or
+// crashed suite loses nothing, and --resume skips what is done.
+#include <fmt/core.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <ctime>
+#include <filesystem>
+#include <map>
+
+#include "benches/cli/commands.h"
+#include "benches/cli/machine.h"
+#include "benches/cli/preload.h"
+#include "benches/cli/record.h"
+#include "benches/cli/suite.h"
+#include "benches/cli/supervise.h"
+#include "benches/cli/units.h"
+
+namespace memstrat::cli {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string self_exe() { return fs::read_symlink("/proc/self/exe").string(); }
+
+std::string today() {
+  char date[32];
+  const std::time_t now = std::time(nullptr);
+  std::strftime(date, sizeof date, "%Y-%m-%d", std::localtime(&now));
+  return date;
+}
+
+// The median of a numeric figure over the ok repeats, for every figure they all have.
+nlohmann::json aggregate(const std::string& cell, const std::vector<const nlohmann::json*>& repeats) {
+  nlohmann::json a;
+  a["name"] = cell + "_median";
+  a["run_name"] = cell;
+  a["run_type"] = "aggregate";
+  a["aggregate_name"] = "median";
+  a["repetitions"] = repeats.size();
+  a["config"] = (*repeats.front())["config"];
+  std::vector<const nlohmann::json*> ok;
+  for (const auto* r : repeats)
+    if ((*r)["status"] == "ok") ok.push_back(r);
+  if (ok.size() != repeats.size()) {
+    // One failed repeat makes the cell fail: a strategy that fits only sometimes does not fit.
+    for (const auto* r : repeats)
+      if ((*r)["status"] != "ok") {
+        a["status"] = (*r)["status"];
+        a["reason"] = r->value("reason", "");
+        a["error_occurred"] = true;
+        a["error_message"] = a["reason"];
+        break;
+      }
+    return a;
+  }
+  a["status"] = "ok";
+  for (const auto& [key, value] : ok.front()->items()) {
+    if (!value.is_number() || key == "repetition_index" || key == "repetitions") continue;
+    std::vector<double> values;
+    for (const auto* r : ok)
+      if (r->contains(key) && (*r)[key].is_number()) values.push_back((*r)[key].get<double>());
+    if (values.size() != ok.size()) continue;
+    std::sort(values.begin(), values.end());
+    const std::size_t n = values.size();
+    a[key] = n % 2 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
+  }
+  for (const char* key : {"time_unit", "allocator", "allocator_version", "peak_rss_source"})
+    if (ok.front()->contains(key)) a[key] = (*ok.front())[key];
+  // Spread over every measured step of every repeat.
+  std::vector<double> steps, per_repeat;
+  for (const auto* r : ok) {
+    per_repeat.push_back((*r)["step_ms"].get<double>());
+    for (const auto& t : (*r)["step_times_ms"]) steps.push_back(t.get<double>());
+  }
+  std::sort(steps.begin(), steps.end());
+  a["step_ms_repeats"] = per_repeat;
+  a["step_ms_p10"] = steps[std::size_t(0.1 * double(steps.size() - 1))];
+  a["step_ms_p90"] = steps[std::size_t(std::ceil(0.9 * double(steps.size() - 1)))];
+  a["losses"] = (*ok.front())["losses"];
+  return a;
+}
+
+class Progress {
+ public:
+  Progress(std::size_t total, bool verbose) : total_(total), tty_(::isatty(STDERR_FILENO)), verbose_(verbose) {
+    start_ = std::chrono::steady_clock::now();
+  }
+  void begin(const std::string& label) {
+    if (!tty_) return;
+    const double elapsed = seconds();
+    std::string eta = "--";
+    if (done_ > 0) {
+      const double left = elapsed / double(done_) * double(total_ - done_);
+      eta = fmt::format("{}m{:02}s", int(left) / 60, int(left) % 60);
+    }
+    const int width = 24, filled = int(double(width) * double(done_) / double(std::max<std::size_t>(total_, 1)));
+    fmt::print(stderr, "\r\033[K[{}{}] {}/{} runs, ETA {}  {}", std::string(std::size_t(filled), '#'),
+               std::string(std::size_t(width - filled), '.'), done_, total_, eta, label.substr(0, 60));
+    std::fflush(stderr);
+  }
+  void end(const std::string& label, const std::string& status) {
+    ++done_;
+    if (tty_) fmt::print(stderr, "\r\033[K");
+    if (verbose_ || (tty_ && status != "ok")) fmt::print(stderr, "{}: {}\n", label, status);
+  }
+  void finish() {
+    if (tty_) fmt::print(stderr, "\r\033[K");
+  }
+  double seconds() const { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count(); }
+
+ private:
+  std::size_t total_, done_ = 0;
+  bool tty_, verbose_;
+  std::chrono::steady_clock::time_point start_;
+};
+
+std::vector<std::string> child_command(const Cell& cell, const SuiteConfig& config, int repeat,
+                                       const std::string& json_path) {
+  const RunOptions& o = cell.options;
+  std::vector<std::string> argv = {self_exe(), "run", "--model", o.model, "--batch", std::to_string(o.batch),
+                                   "--alloc", o.alloc, "--tech", o.tech, "--steps", std::to_string(config.steps),
+                                   "--warmup", std::to_string(config.warmup), "--optimizer", o.optimizer,
+                                   "--data-mode", o.data_mode, "--seed", std::to_string(o.seed), "--json", json_path};
+  if (o.image) argv.insert(argv.end(), {"--image", std::to_string(o.image)});
+  if (o.channels) argv.insert(argv.end(), {"--channels", std::to_string(o.channels)});
+  if (o.classes) argv.insert(argv.end(), {"--classes", std::to_string(o.classes)});
+  if (o.threads) argv.insert(argv.end(), {"--threads", std::to_string(o.threads)});
+  if (repeat > 0) argv.push_back("--no-timeline");  // one timeline per cell is enough for the chart
+  return argv;
+}
+
+nlohmann::json failure_record(const Cell& cell, const std::string& status, const std::string& reason) {
+  return {{"name", cell.name}, {"run_name", cell.name}, {"run_type", "iteration"}, {"status", status},
+          {"reason", reason}, {"error_occurred", true}, {"error_message", reason}, {"config", config_json(cell.options)}};
+}
+
+}  // namespace
+
+std::vector<nlohmann::json> with_aggregates(const std::vector<nlohmann::json>& iterations) {
+  std::map<std::string, std::vector<const nlohmann::json*>> by_cell;
+  std::vector<std::string> order;
+  for (const auto& r : iterations) {
+    const std::string cell = r["run_name"];
+    if (!by_cell.count(cell)) order.push_back(cell);
+    by_cell[cell].push_back(&r);
+  }
+  std::vector<nlohmann::json> all = iterations;
+  for (const auto& cell : order) all.push_back(aggregate(cell, by_cell[cell]));
+  return all;
+}
+
+nlohmann::json run_one(const Cell& cell, const SuiteConfig& config, int repeat, const std::string& work_dir,
+                       std::string* status_out) {
+  nlohmann::json record;
+  const std::string json_path = work_dir + "/run.json", err_path = work_dir + "/run.err";
+  // What the estimator already knows cannot fit is not started.
+  std::size_t predicted = 0;
+  try {
+    predicted = estimate_for(cell.options).peak_live_bytes;
+  } catch (const std::exception& e) {
+    record = failure_record(cell, "crash", e.what());
+  }
+  const std::size_t available = std::size_t(::sysconf(_SC_AVPHYS_PAGES)) * std::size_t(::sysconf(_SC_PAGESIZE));
+  if (!record.is_null()) {
+  } else if (config.budget_bytes && predicted > *config.budget_bytes) {
+    record = failure_record(cell, "oom",
+                            fmt::format("predicted peak live {:.1f} MiB exceeds the budget of {:.1f} MiB (not run)",
+                                        double(predicted) / 1048576.0, double(*config.budget_bytes) / 1048576.0));
+  } else if (predicted > available) {
+    record = failure_record(cell, "oom",
+                            fmt::format("predicted peak live {:.1f} MiB exceeds the {:.1f} MiB available here (not run)",
+                                        double(predicted) / 1048576.0, double(available) / 1048576.0));
+  } else {
+    fs::remove(json_path);
+    Limits limits;
+    limits.memory_bytes = config.budget_bytes;
+    limits.timeout_s = config.timeout_s;
+    const Outcome outcome = supervise(child_command(cell, config, repeat, json_path), limits, "", err_path);
+    if (outcome.status == "ok") {
+      try {
+        record = read_results_file(json_path)["benchmarks"].at(0);
+      } catch (const std::exception& e) {
+        record = failure_record(cell, "crash", std::string("the run wrote no usable record: ") + e.what());
+      }
+    } else {
+      record = failure_record(cell, outcome.status, outcome.reason);
+    }
+    record["wall_s"] = outcome.wall_s;
+    record["budget_enforcement"] = outcome.enforcement;
+    if (outcome.cgroup_peak_bytes) record["cgroup_peak_bytes"] = *outcome.cgroup_peak_bytes;
+  }
+  record["name"] = cell.name;
+  record["run_name"] = cell.name;
+  record["repetition_index"] = repeat;
+  record["repetitions"] = config.repeats;
+  if (config.budget_bytes) record["budget_bytes"] = *config.budget_bytes;
+  *status_out = record["status"];
+  return record;
+}
+
+int run_suite(const SuiteConfig& config, const SuiteRunOptions& run) {
+  // Where the results go: results/<host>-<date>.json, never over an earlier file unless resuming it.
+  std::string path = run.out;
+  if (path.empty()) {
+    fs::create_directories(run.results_dir);
+    const std::string stem = run.results_dir + "/" + host_name() + "-" + today();
+    path = stem + ".json";
+    for (int n = 2; !run.resume && fs::exists(path); ++n) path = stem + "-" + std::to_string(n) + ".json";
+  }
+  std::vector<nlohmann::json> iterations;
+  if (run.resume && fs::exists(path)) {
+    for (const auto& r : read_results_file(path)["benchmarks"])
+      if (r.value("run_type", "") == "iteration" && r.value("status", "") != "interrupted") iterations.push_back(r);
+    fmt::print(stderr, "resuming {}: {} runs already done\n", path, iterations.size());
+  }
+  auto done = [&](const std::string& cell, int repeat) {
+    return std::any_of(iterations.begin(), iterations.end(), [&](const nlohmann::json& r) {
+      return r["run_name"] == cell && r.value("repetition_index", -1) == repeat;
+    });
+  };
+
+  nlohmann::json context = machine_context();
+  context["command_line"] = run.command_line;
+  context["suite"] = config.source;
+  context["config"] = config.as_json;
+  context["repeats"] = config.repeats;
+  context["budget_enforcement"] = config.budget_bytes ? budget_enforcement() : "none";
+
+  char work_template[] = "/tmp/memstrat-suite-XXXXXX";
+  const char* work = ::mkdtemp(work_template);
+  if (work == nullptr) throw std::runtime_error("cannot make a working directory in /tmp");
+  const std::string work_dir = work;
+
+  install_interrupt_handler();
+  std::size_t total = 0;
+  for (const auto& cell : config.cells)
+    for (int rep = 0; rep < config.repeats; ++rep) total += done(cell.name, rep) ? 0 : 1;
+  Progress progress(total, run.verbose);
+  std::map<std::string, int> counts;
+  bool interrupted = false;
+  auto write = [&] {
+    nlohmann::json versions = nlohmann::json::object();
+    for (const auto& r : iterations)
+      if (r.contains("allocator_version")) versions[r["allocator"].get<std::string>()] = r["allocator_version"];
+    context["allocator_versions"] = versions;
+    context["suite_seconds"] = progress.seconds();
+    write_results_file(path, results_document(with_aggregates(iterations), context));
+  };
+  for (const auto& cell : config.cells) {
+    for (int rep = 0; rep < config.repeats && !interrupted; ++rep) {
+      if (done(cell.name, rep)) continue;
+      const std::string label = fmt::format("{} #{}", cell.name, rep + 1);
+      progress.begin(label);
+      std::string status;
+      nlohmann::json record = run_one(cell, config, rep, work_dir, &status);
+      progress.end(label, status == "ok" ? status : status + " (" + record.value("reason", "") + ")");
+      if (status == "interrupted") {
+        interrupted = true;
+        break;
+      }
+      iterations.push_back(std::move(record));
+      ++counts[status];
+      write();
+    }
+  }
+  progress.finish();
+  fs::remove_all(work_dir);
+  if (iterations.empty() && interrupted) {
+    fmt::print(stderr, "interrupted before any run finished; nothing written\n");
+    return 130;
+  }
+  write();
+  std::string summary;
+  for (const auto& [status, n] : counts) summary += fmt::format("{}{} {}", summary.empty() ? "" : ", ", n, status);
+  fmt::print("{} runs ({}) in {:.0f} s; results in {}\n", iterations.size(), summary.empty() ? "none new" : summary,
+             progress.seconds(), path);
+  if (interrupted) {
+    fmt::print(stderr, "interrupted: run again with --resume to finish\n");
+    return 130;
+  }
+  return 0;
+}
+
+Command add_suite(CLI::App& app) {
+  auto* c = app.add_subcommand("suite", "run a matrix of configurations, each repeat in its own process");
+  auto preset = std::make_shared<std::string>("default");
+  auto config_path = std::make_shared<std::string>();
+  auto budget = std::make_shared<std::string>();
+  auto repeats = std::make_shared<int>(0);
+  auto run = std::make_shared<SuiteRunOptions>();
+  std::string presets;
+  for (const auto& [name, what] : preset_names()) presets += "\n  " + name + ": " + what;
+  c->add_option("--preset", *preset, "built-in matrix:" + presets)->capture_default_str();
+  c->add_option("--config", *config_path, "a matrix file (TOML or JSON) instead of a preset")->check(CLI::ExistingFile);
+  c->add_option("--memory-budget", *budget, "budget per run, e.g. 512MiB or 2GiB (overrides the matrix's)");
+  c->add_option("--repeats", *repeats, "repeats per cell (overrides the matrix's)")->check(CLI::Range(1, 100));
+  c->add_option("--out", run->out, "results file (default: results/<host>-<date>.json)");
+  c->add_flag("--resume", run->resume, "skip runs the results file already holds");
+  c->add_flag("--verbose,-v", run->verbose, "print each run's status");
+  c->add_flag("--dry-run", run->dry_run, "list the cells and stop");
+  return [=]() {
+    SuiteConfig config = config_path->empty() ? load_preset(*preset) : load_config_file(*config_path);
+    if (!budget->empty()) config.budget_bytes = parse_size(*budget);
+    if (*repeats > 0) config.repeats = *repeats;
+    if (run->dry_run) {
+      for (const auto& cell : config.cells) fmt::print("{}\n", cell.name);
+      fmt::print("{} cells x {} repeats from {}\n", config.cells.size(), config.repeats, config.source);
+      return 0;
+    }
+    run->command_line = command_line_text();
+    return run_suite(config, *run);
+  };
+}
+
+}  // namespace memstrat::cli

@@ -1,0 +1,230 @@
+#include "benches/cli/suite_config.h"
+
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <stdexcept>
+#include <toml++/toml.h>
+
+#include "benches/cli/record.h"
+#include "benches/cli/units.h"
+#include "kernels/models.h"
+#include "strategies/registry.h"
+#include "strategies/techniques.h"
+
+namespace memstrat::cli {
+
+namespace {
+
+const char* const kAllAllocators = R"(["malloc", "jemalloc", "mimalloc", "tcmalloc", "arena", "arena:separate",
+  "pool", "pool:first", "pool:worst", "mmap", "planned"])";
+
+// The presets, in the same form a config file takes.
+nlohmann::json preset_json(const std::string& name) {
+  const auto all = nlohmann::json::parse(kAllAllocators);
+  if (name == "quick") {
+    // Under a minute: a small vgg-mini, every allocator, every technique once.
+    return {{"repeats", 2}, {"steps", 3}, {"warmup", 1}, {"timeout", 120},
+            {"matrix",
+             {{{"models", {"vgg-mini"}}, {"image", 16}, {"batches", {8}}, {"allocators", all}, {"techniques", {"none"}}},
+              {{"models", {"vgg-mini"}}, {"image", 16}, {"batches", {8}}, {"allocators", {"malloc"}},
+               {"techniques", {"fp16", "bf16", "accum:2", "recompute", "offload", "bf16,recompute"}}}}}};
+  }
+  if (name == "default") {
+    // What `make bench` runs, within 10 minutes on 2 cores: every allocator and every technique
+    // on vgg-mini; every allocator on VGG16 at 32x32, whose 400 MiB of weights, gradients and
+    // momentum are what training runs out of memory on; the techniques, alone and combined, on
+    // a 16-layer conv stack whose saved activations are the larger part.
+    return {{"repeats", 3}, {"steps", 6}, {"warmup", 2}, {"timeout", 300},
+            {"matrix",
+             {{{"models", {"vgg-mini"}}, {"batches", {64}}, {"allocators", all}, {"techniques", {"none"}}},
+              {{"models", {"vgg-mini"}}, {"batches", {64}}, {"allocators", {"malloc", "pool", "planned"}},
+               {"techniques", {"fp16", "bf16", "accum:4", "recompute", "offload", "bf16,recompute", "bf16,accum:4"}}},
+              {{"models", {"vgg16"}}, {"image", 32}, {"batches", {32}}, {"allocators", all}, {"techniques", {"none"}}},
+              {{"models", {"deepconv:16"}}, {"channels", 32}, {"batches", {64}}, {"allocators", {"malloc", "pool"}},
+               {"techniques", {"none", "bf16", "accum:4", "recompute", "offload", "bf16,recompute"}}}}}};
+  }
+  if (name == "full") {
+    // For a night: more batches, VGG16 at 224, every allocator with every technique.
+    return {{"repeats", 5}, {"steps", 10}, {"warmup", 2}, {"timeout", 1800},
+            {"matrix",
+             {{{"models", {"vgg-mini"}}, {"batches", {32, 128}}, {"allocators", all},
+               {"techniques", {"none", "fp16", "bf16", "accum:4", "recompute", "offload", "bf16,recompute", "bf16,accum:4"}}},
+              {{"models", {"vgg16"}}, {"batches", {8}}, {"allocators", all}, {"techniques", {"none", "bf16", "recompute"}}},
+              {{"models", {"deepconv:32"}}, {"channels", 64}, {"batches", {64}}, {"allocators", all},
+               {"techniques", {"none", "bf16", "accum:4", "recompute", "offload", "bf16,recompute"}}}}}};
+  }
+  std::string known;
+  for (const auto& [preset, what] : preset_names()) known += (known.empty() ? "" : ", ") + preset;
+  throw std::invalid_argument("unknown preset '" + name + "' (known: " + known + ")");
+}
+
+struct Where {
+  std::string source, key;
+  std::invalid_argument fail(const std::string& what) const {
+    return std::invalid_argument("config " + source + ": " + key + ": " + what);
+  }
+  Where at(const std::string& k) const { return {source, key.empty() ? k : key + "." + k}; }
+  Where at(std::size_t i) const { return {source, key + "[" + std::to_string(i) + "]"}; }
+};
+
+int positive(const nlohmann::json& v, const Where& w, int low, int high) {
+  if (!v.is_number_integer() || v.get<long long>() < low || v.get<long long>() > high)
+    throw w.fail("expected a whole number from " + std::to_string(low) + " to " + std::to_string(high) + ", got " +
+                 v.dump());
+  return int(v.get<long long>());
+}
+
+std::vector<std::string> strings(const nlohmann::json& v, const Where& w) {
+  if (!v.is_array() || v.empty()) throw w.fail("expected a non-empty list of names, got " + v.dump());
+  std::vector<std::string> out;
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    if (!v[i].is_string()) throw w.at(i).fail("expected a name in quotes, got " + v[i].dump());
+    out.push_back(v[i].get<std::string>());
+  }
+  return out;
+}
+
+std::vector<int> integers(const nlohmann::json& v, const Where& w, int low, int high) {
+  if (!v.is_array() || v.empty()) throw w.fail("expected a non-empty list of whole numbers, got " + v.dump());
+  std::vector<int> out;
+  for (std::size_t i = 0; i < v.size(); ++i) out.push_back(positive(v[i], w.at(i), low, high));
+  return out;
+}
+
+void check_keys(const nlohmann::json& object, const std::set<std::string>& known, const Where& w) {
+  if (!object.is_object()) throw w.fail("expected a table of settings, got " + object.dump());
+  for (const auto& [key, value] : object.items())
+    if (!known.count(key)) {
+      std::string list;
+      for (const auto& k : known) list += (list.empty() ? "" : ", ") + k;
+      throw w.at(key).fail("unknown setting (known: " + list + ")");
+    }
+}
+
+// Any error the registries give for a name, located at its key.
+template <typename Check>
+void check_name(const Where& w, Check check) {
+  try {
+    check();
+  } catch (const std::exception& e) {
+    throw w.fail(e.what());
+  }
+}
+
+}  // namespace
+
+std::vector<std::pair<std::string, std::string>> preset_names() {
+  return {{"quick", "under a minute, for tests: small vgg-mini, every allocator, every technique"},
+          {"default", "what `make bench` runs (about 10 minutes): every allocator and technique, two larger workloads"},
+          {"full", "hours: more batches, VGG16 at 224, every allocator with every technique"}};
+}
+
+SuiteConfig load_preset(const std::string& name) { return parse_config(preset_json(name), "preset " + name); }
+
+SuiteConfig load_config_file(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw std::invalid_argument("cannot read config file '" + path + "'");
+  std::stringstream text;
+  text << in.rdbuf();
+  nlohmann::json config;
+  const bool toml_file = path.size() >= 5 && path.substr(path.size() - 5) == ".toml";
+  if (toml_file) {
+    try {
+      const toml::table table = toml::parse(text.str(), path);
+      std::stringstream as_json;
+      as_json << toml::json_formatter{table};
+      config = nlohmann::json::parse(as_json.str());
+    } catch (const toml::parse_error& e) {
+      throw std::invalid_argument("config " + path + ": line " + std::to_string(e.source().begin.line) + ", column " +
+                                  std::to_string(e.source().begin.column) + ": " + std::string(e.description()));
+    }
+  } else {
+    try {
+      config = nlohmann::json::parse(text.str());
+    } catch (const nlohmann::json::parse_error& e) {
+      // Turn the byte offset into a line number for the reader.
+      const std::string s = text.str();
+      const std::size_t upto = std::min<std::size_t>(e.byte, s.size());
+      const auto line = 1 + std::count(s.begin(), s.begin() + std::ptrdiff_t(upto), '\n');
+      throw std::invalid_argument("config " + path + ": line " + std::to_string(line) + ": not valid JSON (" +
+                                  std::string(e.what()).substr(std::string(e.what()).find(']') + 2) + ")");
+    }
+  }
+  return parse_config(config, path);
+}
+
+SuiteConfig parse_config(const nlohmann::json& config, const std::string& source) {
+  const Where top{source, ""};
+  check_keys(config, {"repeats", "steps", "warmup", "budget", "timeout", "matrix"}, top);
+  SuiteConfig s;
+  s.source = source;
+  s.as_json = config;
+  if (config.contains("repeats")) s.repeats = positive(config["repeats"], top.at("repeats"), 1, 100);
+  if (config.contains("steps")) s.steps = positive(config["steps"], top.at("steps"), 1, 100000);
+  if (config.contains("warmup")) s.warmup = positive(config["warmup"], top.at("warmup"), 0, 1000);
+  if (config.contains("timeout")) s.timeout_s = positive(config["timeout"], top.at("timeout"), 1, 7 * 24 * 3600);
+  if (config.contains("budget")) {
+    const auto& b = config["budget"];
+    if (b.is_number_integer() && b.get<long long>() > 0) s.budget_bytes = std::size_t(b.get<long long>());
+    else if (b.is_string()) check_name(top.at("budget"), [&] { s.budget_bytes = parse_size(b.get<std::string>()); });
+    else throw top.at("budget").fail("expected a size such as \"2GiB\", got " + b.dump());
+  }
+  if (!config.contains("matrix")) throw top.at("matrix").fail("missing: list at least one [[matrix]] entry");
+  const auto& matrix = config["matrix"];
+  if (!matrix.is_array() || matrix.empty()) throw top.at("matrix").fail("expected a list of [[matrix]] entries");
+
+  std::set<std::string> seen;
+  for (std::size_t g = 0; g < matrix.size(); ++g) {
+    const Where w = top.at("matrix").at(g);
+    const auto& entry = matrix[g];
+    check_keys(entry, {"models", "batches", "allocators", "techniques", "threads", "image", "channels", "classes",
+                       "optimizer", "data_mode"},
+               w);
+    for (const char* required : {"models", "batches", "allocators"})
+      if (!entry.contains(required)) throw w.at(required).fail("missing");
+    const auto models = strings(entry["models"], w.at("models"));
+    const auto batches = integers(entry["batches"], w.at("batches"), 1, 1 << 20);
+    const auto allocators = strings(entry["allocators"], w.at("allocators"));
+    const auto techniques = entry.contains("techniques") ? strings(entry["techniques"], w.at("techniques"))
+                                                        : std::vector<std::string>{"none"};
+    const auto threads = entry.contains("threads") ? integers(entry["threads"], w.at("threads"), 1, 1024)
+                                                   : std::vector<int>{0};
+    RunOptions base;
+    if (entry.contains("image")) base.image = positive(entry["image"], w.at("image"), 1, 4096);
+    if (entry.contains("channels")) base.channels = positive(entry["channels"], w.at("channels"), 1, 4096);
+    if (entry.contains("classes")) base.classes = positive(entry["classes"], w.at("classes"), 2, 100000);
+    if (entry.contains("optimizer")) base.optimizer = strings(nlohmann::json::array({entry["optimizer"]}), w.at("optimizer"))[0];
+    if (entry.contains("data_mode")) base.data_mode = strings(nlohmann::json::array({entry["data_mode"]}), w.at("data_mode"))[0];
+    check_name(w.at("optimizer"), [&] { parse_optimizer(base.optimizer); });
+    check_name(w.at("data_mode"), [&] { parse_data_mode(base.data_mode); });
+
+    for (std::size_t i = 0; i < models.size(); ++i)
+      check_name(w.at("models").at(i), [&] {
+        RunOptions o = base;
+        o.model = models[i];
+        build_model(model_spec(o));
+      });
+    for (std::size_t i = 0; i < allocators.size(); ++i)
+      check_name(w.at("allocators").at(i), [&] {
+        if (preload_library(allocators[i]).empty()) make_allocator(allocators[i]);
+      });
+    for (std::size_t i = 0; i < techniques.size(); ++i)
+      check_name(w.at("techniques").at(i), [&] { make_techniques(techniques[i]); });
+
+    for (const auto& model : models)
+      for (int batch : batches)
+        for (int t : threads)
+          for (const auto& alloc : allocators)
+            for (const auto& tech : techniques) {
+              RunOptions o = base;
+              o.model = model, o.batch = batch, o.threads = t, o.alloc = alloc, o.tech = tech, o.steps = s.steps;
+              const std::string name = record_name(o);
+              if (!seen.insert(name).second) continue;  // listed by two entries: run once
+              s.cells.push_back({name, o});
+            }
+  }
+  return s;
+}
+
+}  // namespace memstrat::cli

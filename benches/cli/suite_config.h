@@ -1,0 +1,53 @@
+// A suite: the matrix of configurations to run, from a preset or a file.
+//
+// A file (TOML or JSON) lists the axes; the matrix is the union of each
+// [[matrix]] entry's cross product:
+//
+//   repeats = 3            # each cell run this many times, each in a fresh process
+//   steps = 8              # measured steps per run (after warmup)
+//   warmup = 2
+//   budget = "2GiB"        # optional memory budget per run
+//   timeout = 300          # seconds per run
+//   [[matrix]]
+//   models = ["vgg-mini"]
+//   batches = [64]
+//   allocators = ["malloc", "jemalloc"]
+//   techniques = ["none", "bf16,accum:4"]
+//   threads = [2]          # optional; default: every core
+//   image = 32             # optional, as are channels, classes, optimizer, data_mode
+#pragma once
+
+#include <cstddef>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "benches/cli/session.h"
+
+namespace memstrat::cli {
+
+struct Cell {
+  std::string name;  // the record name, e.g. vgg-mini/b64/jemalloc/none
+  RunOptions options;
+};
+
+struct SuiteConfig {
+  std::string source;  // "preset quick" or the file's path
+  int repeats = 3;
+  int steps = 8;
+  int warmup = 2;
+  std::optional<std::size_t> budget_bytes;
+  double timeout_s = 300;
+  std::vector<Cell> cells;
+  nlohmann::json as_json;  // the configuration as read, for the results file
+};
+
+// Names of the built-in presets, each with a line on what it is for.
+std::vector<std::pair<std::string, std::string>> preset_names();
+// Throws std::invalid_argument naming the key or line that is wrong.
+SuiteConfig load_preset(const std::string& name);
+SuiteConfig load_config_file(const std::string& path);
+SuiteConfig parse_config(const nlohmann::json& config, const std::string& source);
+
+}  // namespace memstrat::cli

@@ -1,0 +1,245 @@
+#include "benches/cli/supervise.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <thread>
+
+namespace memstrat::cli {
+
+std::atomic<bool> stop_requested{false};
+
+static void on_stop_signal(int) { stop_requested = true; }
+
+void install_interrupt_handler() {
+  struct sigaction action {};
+  action.sa_handler = on_stop_signal;
+  sigemptyset(&action.sa_mask);
+  sigaction(SIGINT, &action, nullptr);
+  sigaction(SIGTERM, &action, nullptr);
+}
+
+namespace {
+
+bool write_file(const std::string& path, const std::string& text) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  const bool ok = ::write(fd, text.data(), text.size()) == ssize_t(text.size());
+  ::close(fd);
+  return ok;
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+// A number after `key` in a "key value" file such as memory.events.
+std::optional<std::size_t> keyed_value(const std::string& text, const std::string& key) {
+  std::istringstream in(text);
+  for (std::string k; in >> k;) {
+    std::size_t v = 0;
+    if (!(in >> v)) break;
+    if (k == key) return v;
+  }
+  return std::nullopt;
+}
+
+std::optional<std::size_t> number_in(const std::string& path) {
+  std::ifstream in(path);
+  std::size_t v = 0;
+  if (in >> v) return v;
+  return std::nullopt;
+}
+
+bool is_dir(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+// One memory cgroup for one child, removed when done.
+class MemoryCgroup {
+ public:
+  static std::unique_ptr<MemoryCgroup> create(std::size_t limit) {
+    static int counter = 0;
+    const std::string name = "memstrat-" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
+    if (is_dir("/sys/fs/cgroup/memory") && !is_dir("/sys/fs/cgroup/memory/cgroup.controllers")) {
+      auto cg = std::unique_ptr<MemoryCgroup>(new MemoryCgroup("/sys/fs/cgroup/memory/" + name, "cgroup-v1"));
+      if (cg->make() && write_file(cg->path_ + "/memory.limit_in_bytes", std::to_string(limit))) return cg;
+    }
+    if (::access("/sys/fs/cgroup/cgroup.controllers", R_OK) == 0) {
+      write_file("/sys/fs/cgroup/cgroup.subtree_control", "+memory");
+      auto cg = std::unique_ptr<MemoryCgroup>(new MemoryCgroup("/sys/fs/cgroup/" + name, "cgroup-v2"));
+      if (cg->make() && write_file(cg->path_ + "/memory.max", std::to_string(limit))) {
+        write_file(cg->path_ + "/memory.swap.max", "0");
+        return cg;
+      }
+    }
+    return nullptr;
+  }
+  ~MemoryCgroup() {
+    if (made_) ::rmdir(path_.c_str());
+  }
+  bool add(pid_t pid) { return write_file(path_ + "/cgroup.procs", std::to_string(pid)); }
+  bool oom_killed() const {
+    if (kind_ == "cgroup-v2") return keyed_value(read_file(path_ + "/memory.events"), "oom_kill").value_or(0) > 0;
+    const auto kills = keyed_value(read_file(path_ + "/memory.oom_control"), "oom_kill");
+    if (kills) return *kills > 0;
+    return number_in(path_ + "/memory.failcnt").value_or(0) > 0;
+  }
+  std::optional<std::size_t> peak() const {
+    return kind_ == "cgroup-v2" ? number_in(path_ + "/memory.peak") : number_in(path_ + "/memory.max_usage_in_bytes");
+  }
+  const std::string& kind() const { return kind_; }
+
+ private:
+  MemoryCgroup(std::string path, std::string kind) : path_(std::move(path)), kind_(std::move(kind)) {}
+  bool make() { return made_ = ::mkdir(path_.c_str(), 0755) == 0; }
+  std::string path_, kind_;
+  bool made_ = false;
+};
+
+std::size_t rss_of(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/statm");
+  std::size_t size = 0, resident = 0;
+  in >> size >> resident;
+  return resident * std::size_t(::sysconf(_SC_PAGESIZE));
+}
+
+std::string last_line(const std::string& path) {
+  std::ifstream in(path);
+  std::string line, last;
+  while (std::getline(in, line))
+    if (!line.empty()) last = line;
+  return last;
+}
+
+std::string mib(std::size_t bytes) {
+  std::ostringstream s;
+  s.precision(1);
+  s << std::fixed << double(bytes) / 1048576.0 << " MiB";
+  return s.str();
+}
+
+}  // namespace
+
+std::string budget_enforcement() {
+  auto cg = MemoryCgroup::create(std::size_t(1) << 40);
+  return cg ? cg->kind() : "watchdog";
+}
+
+Outcome supervise(const std::vector<std::string>& argv, const Limits& limits, const std::string& stdout_path,
+                  const std::string& stderr_path) {
+  Outcome outcome;
+  std::unique_ptr<MemoryCgroup> cgroup;
+  if (limits.memory_bytes) cgroup = MemoryCgroup::create(*limits.memory_bytes);
+  outcome.enforcement = !limits.memory_bytes ? "none" : cgroup ? cgroup->kind() : "watchdog";
+
+  // Everything the child needs is prepared before fork: after it, only async-signal-safe calls.
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  const std::string out = stdout_path.empty() ? "/dev/null" : stdout_path;
+  const std::string err = stderr_path.empty() ? "/dev/null" : stderr_path;
+  int go[2];
+  auto cannot_start = [&outcome] {
+    outcome.status = "crash";
+    outcome.reason = std::string("cannot start a run: ") + std::strerror(errno);
+    return outcome;
+  };
+  if (::pipe2(go, O_CLOEXEC) != 0) return cannot_start();
+
+  const auto start = std::chrono::steady_clock::now();
+  const pid_t pid = ::fork();
+  if (pid < 0) {
+    ::close(go[0]), ::close(go[1]);
+    return cannot_start();
+  }
+  if (pid == 0) {
+    ::setpgid(0, 0);
+    const int o = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    const int e = ::open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (o >= 0) ::dup2(o, STDOUT_FILENO);
+    if (e >= 0) ::dup2(e, STDERR_FILENO);
+    const int devnull = ::open("/dev/null", O_RDONLY);
+    if (devnull >= 0) ::dup2(devnull, STDIN_FILENO);
+    char byte;
+    ::close(go[1]);
+    if (::read(go[0], &byte, 1) != 1) ::_exit(126);  // the parent gave up
+    ::execv(args[0], args.data());
+    const char message[] = "memstrat: error: cannot execute the run\n";
+    if (::write(STDERR_FILENO, message, sizeof message - 1) < 0) ::_exit(127);
+    ::_exit(127);
+  }
+  ::setpgid(pid, pid);
+  ::close(go[0]);
+  if (cgroup && !cgroup->add(pid)) {
+    cgroup.reset();
+    outcome.enforcement = "watchdog";
+  }
+  const char byte = 1;
+  if (::write(go[1], &byte, 1) != 1) {
+  }
+  ::close(go[1]);
+
+  int status = 0;
+  std::string killed_for;
+  for (;;) {
+    const pid_t done = ::waitpid(pid, &status, WNOHANG);
+    if (done == pid) break;
+    if (done < 0 && errno != EINTR) break;
+    const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (killed_for.empty()) {
+      if (stop_requested) {
+        killed_for = "interrupted";
+      } else if (limits.timeout_s > 0 && elapsed > limits.timeout_s) {
+        killed_for = "timeout";
+      } else if (limits.memory_bytes && !cgroup) {
+        const std::size_t rss = rss_of(pid);
+        if (rss > *limits.memory_bytes) {
+          killed_for = "oom";
+          outcome.reason = "RSS " + mib(rss) + " passed the budget of " + mib(*limits.memory_bytes) + " (watchdog)";
+        }
+      }
+      if (!killed_for.empty()) ::kill(-pid, SIGKILL);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(killed_for.empty() ? 5 : 1));
+  }
+  outcome.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (cgroup) outcome.cgroup_peak_bytes = cgroup->peak();
+
+  if (WIFEXITED(status)) outcome.exit_code = WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) outcome.signal = WTERMSIG(status);
+  if (killed_for == "interrupted") {
+    outcome.status = "interrupted";
+    outcome.reason = "stopped by the user";
+  } else if (killed_for == "timeout") {
+    outcome.status = "timeout";
+    outcome.reason = "ran past its time limit of " + std::to_string(int(limits.timeout_s)) + " s";
+  } else if (killed_for == "oom" || (cgroup && cgroup->oom_killed() && outcome.exit_code != 0)) {
+    outcome.status = "oom";
+    if (outcome.reason.empty())
+      outcome.reason = "over the budget of " + mib(*limits.memory_bytes) + " (" + outcome.enforcement + " OOM kill)";
+  } else if (outcome.exit_code == 0) {
+    outcome.status = "ok";
+  } else {
+    outcome.status = "crash";
+    const std::string said = last_line(err);
+    outcome.reason = outcome.signal != 0 ? std::string("killed by signal ") + ::strsignal(outcome.signal)
+                                         : "exited with status " + std::to_string(outcome.exit_code);
+    if (!said.empty()) outcome.reason += ": " + said;
+  }
+  return outcome;
+}
+
+}  // namespace memstrat::cli

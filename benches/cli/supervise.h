@@ -1,0 +1,43 @@
+// Runs one child process under a memory budget and a time limit, from outside.
+//
+// The budget is enforced by a memory cgroup where the system lets us make one
+// (v1 or v2; the kernel's OOM killer then stops only the child), otherwise by a
+// watchdog that polls the child's RSS and kills it once over. Either way the
+// outcome says `oom`, and nothing else on the machine is touched.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace memstrat::cli {
+
+struct Limits {
+  std::optional<std::size_t> memory_bytes;
+  double timeout_s = 0;  // 0: none
+};
+
+struct Outcome {
+  std::string status;  // ok, oom, crash, timeout, interrupted
+  std::string reason;  // empty when ok
+  int exit_code = -1;
+  int signal = 0;
+  double wall_s = 0;
+  std::string enforcement;  // cgroup-v1, cgroup-v2, watchdog, none
+  std::optional<std::size_t> cgroup_peak_bytes;  // the cgroup's own peak usage, where it tells
+};
+
+// Set by a signal handler to stop: the child is killed and the outcome is `interrupted`.
+extern std::atomic<bool> stop_requested;
+void install_interrupt_handler();
+
+// Runs argv[0] with argv; its stdout and stderr go to the files (or /dev/null when empty).
+Outcome supervise(const std::vector<std::string>& argv, const Limits& limits, const std::string& stdout_path,
+                  const std::string& stderr_path);
+
+// Which way a budget would be enforced here ("cgroup-v1", "cgroup-v2" or "watchdog").
+std::string budget_enforcement();
+
+}  // namespace memstrat::cli
