@@ -19,6 +19,7 @@ Command add_estimate(CLI::App& app);
 Command add_run(CLI::App& app);
 Command add_hwinfo(CLI::App& app);
 Command add_suite(CLI::App& app);
+Command add_fit(CLI::App& app);
 
 // Shared by the commands that report an estimate.
 Estimate estimate_for(const RunOptions& options);

@@ -26,6 +26,7 @@ int main(int argc, char** argv) {
   add(memstrat::cli::add_train);
   add(memstrat::cli::add_suite);
   add(memstrat::cli::add_run);
+  add(memstrat::cli::add_fit);
   add(memstrat::cli::add_estimate);
   add(memstrat::cli::add_hwinfo);
   add(memstrat::cli::add_list);

@@ -131,6 +131,7 @@ std::vector<std::string> child_command(const Cell& cell, const SuiteConfig& conf
   if (o.channels) argv.insert(argv.end(), {"--channels", std::to_string(o.channels)});
   if (o.classes) argv.insert(argv.end(), {"--classes", std::to_string(o.classes)});
   if (o.threads) argv.insert(argv.end(), {"--threads", std::to_string(o.threads)});
+  if (o.samples) argv.insert(argv.end(), {"--samples", std::to_string(o.samples)});
   if (repeat > 0) argv.push_back("--no-timeline");  // one timeline per cell is enough for the chart
   return argv;
 }
