@@ -30,10 +30,10 @@ static std::string slurp(const std::string& path) {
   return s.str();
 }
 
-CliResult run_cli(const std::string& args) {
+CliResult run_cli(const std::string& args, const std::string& env) {
   TempDir dir;
   const std::string out = dir.path("out"), err = dir.path("err");
-  const std::string command = std::string(MEMSTRAT_CLI) + " " + args + " >" + out + " 2>" + err + " </dev/null";
+  const std::string command = (env.empty() ? "" : "env " + env + " ") + std::string(MEMSTRAT_CLI) + " " + args + " >" + out + " 2>" + err + " </dev/null";
   const int status = std::system(command.c_str());
   const int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   return {code, slurp(out), slurp(err)};

@@ -21,7 +21,8 @@ struct CliResult {
   std::string out, err;
 };
 
-// Runs build/memstrat with the arguments (shell words) and captures both streams.
-CliResult run_cli(const std::string& args);
+// Runs build/memstrat with the arguments (shell words) and captures both streams;
+// `env` (NAME=value ...) is set for it alone.
+CliResult run_cli(const std::string& args, const std::string& env = "");
 
 }  // namespace memstrat::test

@@ -7,6 +7,10 @@
 #include <fmt/core.h>
 
 #include <algorithm>
+#include <chrono>
+#include <csignal>
+#include <cstdlib>
+#include <thread>
 #include <cmath>
 #include <fstream>
 
@@ -40,6 +44,22 @@ class AllocatorProbe final : public AllocObserver {
   const Allocator& allocator_;
   std::size_t peak_live_ = 0;
 };
+
+// Fault injection for the suite's tests: MEMSTRAT_FAULT=segv|kill|hang|exit@STEP makes
+// the run fail that way when that step (counted from 1) begins.
+void inject_fault(int step) {
+  const char* fault = std::getenv("MEMSTRAT_FAULT");
+  if (fault == nullptr) return;
+  const std::string spec = fault;
+  const auto at = spec.find('@');
+  if (at == std::string::npos || std::atoi(spec.c_str() + at + 1) != step) return;
+  const std::string kind = spec.substr(0, at);
+  if (kind == "segv") std::raise(SIGSEGV);
+  if (kind == "kill") std::raise(SIGKILL);
+  if (kind == "exit") throw std::runtime_error("injected failure at step " + std::to_string(step));
+  if (kind == "hang")
+    for (;;) std::this_thread::sleep_for(std::chrono::seconds(1));
+}
 
 double percentile(std::vector<double> values, double q) {
   std::sort(values.begin(), values.end());
@@ -84,6 +104,7 @@ nlohmann::json measure_run(const RunOptions& options, int warmup, bool keep_time
   double cpu_from = times_before.cpu_ms;
   for (int i = 0; i < warmup + options.steps; ++i) {
     if (i == warmup) measured_from = allocator.stats(), cpu_from = read_process_times().cpu_ms;
+    inject_fault(i + 1);
     const StepResult r = session->trainer->step();
     sampler.mark_step();
     losses.push_back(r.loss);

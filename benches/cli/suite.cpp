@@ -216,7 +216,8 @@ int run_suite(const SuiteConfig& config, const SuiteRunOptions& run) {
   }
   std::vector<nlohmann::json> iterations;
   if (run.resume && fs::exists(path)) {
-    for (const auto& r : read_results_file(path)["benchmarks"])
+    const nlohmann::json earlier = read_results_file(path);
+    for (const auto& r : earlier["benchmarks"])
       if (r.value("run_type", "") == "iteration" && r.value("status", "") != "interrupted") iterations.push_back(r);
     fmt::print(stderr, "resuming {}: {} runs already done\n", path, iterations.size());
   }
