@@ -22,7 +22,10 @@ void remember_command_line(int argc, char** argv) { command_line.assign(argv, ar
 
 std::string command_line_text() {
   std::string text;
-  for (const char* word : command_line) text += (text.empty() ? "" : " ") + std::string(word);
+  for (const char* word : command_line) {
+    if (!text.empty()) text += ' ';
+    text += word;
+  }
   return text;
 }
 
