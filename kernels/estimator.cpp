@@ -56,7 +56,8 @@ class ShapeOnlySource final : public BatchSource {
 
 }  // namespace
 
-Estimate estimate_training(const ModelSpec& spec, ActivationStore& store, const TrainOptions& options) {
+Estimate estimate_training(const ModelSpec& spec, ActivationStore& store, const TrainOptions& options,
+                           AllocObserver* watcher) {
   AddressOnlyAllocator allocator;
   SavedAtBackward saved;
   Model model = build_model(spec);
@@ -65,18 +66,29 @@ Estimate estimate_training(const ModelSpec& spec, ActivationStore& store, const 
   info.classes = model.classes, info.samples = 1;
   ShapeOnlySource source(info);
 
+  // Both watchers see every event: the per-layer snapshot and the caller's.
+  struct Both final : AllocObserver {
+    AllocObserver* a;
+    AllocObserver* b;
+    void on_allocate(const AllocRequest& r, const void* p) override { a->on_allocate(r, p), b ? b->on_allocate(r, p) : void(); }
+    void on_deallocate(const AllocRequest& r, const void* p) override { a->on_deallocate(r, p), b ? b->on_deallocate(r, p) : void(); }
+    void on_step_begin(int s) override { a->on_step_begin(s), b ? b->on_step_begin(s) : void(); }
+    void on_step_end(int s) override { a->on_step_end(s), b ? b->on_step_end(s) : void(); }
+    void on_phase(Phase p) override { a->on_phase(p), b ? b->on_phase(p) : void(); }
+  } both;
+  both.a = &saved, both.b = watcher;
+  allocator.set_observer(&both);
   model.init(allocator, 0, /*dry_run=*/true);
   Estimate estimate;
   {
     Trainer trainer(model, allocator, store, source, options, /*dry_run=*/true);
     estimate.setup_bytes = allocator.stats().live_bytes;
     allocator.reset_peak();
-    allocator.set_observer(&saved);
     trainer.step();
-    allocator.set_observer(nullptr);
     estimate.peak_live_bytes = allocator.stats().peak_live_bytes;
     estimate.peak_by_kind = allocator.stats().peak_by_kind;
   }
+  allocator.set_observer(nullptr);
   Shape shape = model.input.with_batch(options.batch / options.accum);
   for (const auto& layer : model.layers) {
     LayerEstimate l;

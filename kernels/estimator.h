@@ -32,6 +32,8 @@ struct Estimate {
 };
 
 // Builds `spec` on a memory-less allocator and dry-runs one training step.
-Estimate estimate_training(const ModelSpec& spec, ActivationStore& store, const TrainOptions& options);
+// An observer, when given, sees every request of setup and the step (traces).
+Estimate estimate_training(const ModelSpec& spec, ActivationStore& store, const TrainOptions& options,
+                           AllocObserver* watcher = nullptr);
 
 }  // namespace memstrat

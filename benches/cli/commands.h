@@ -20,6 +20,7 @@ Command add_run(CLI::App& app);
 Command add_hwinfo(CLI::App& app);
 Command add_suite(CLI::App& app);
 Command add_fit(CLI::App& app);
+Command add_trace(CLI::App& app);
 
 // Shared by the commands that report an estimate.
 Estimate estimate_for(const RunOptions& options);

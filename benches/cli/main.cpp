@@ -28,6 +28,7 @@ int main(int argc, char** argv) {
   add(memstrat::cli::add_run);
   add(memstrat::cli::add_fit);
   add(memstrat::cli::add_estimate);
+  add(memstrat::cli::add_trace);
   add(memstrat::cli::add_hwinfo);
   add(memstrat::cli::add_list);
   // A first word that names no command is answered by name (CLI11 would only say one is required).

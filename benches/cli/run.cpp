@@ -18,32 +18,13 @@
 #include "benches/cli/machine.h"
 #include "benches/cli/measure.h"
 #include "benches/cli/preload.h"
+#include "benches/cli/probe.h"
 #include "benches/cli/record.h"
 #include "benches/cli/session.h"
 
 namespace memstrat::cli {
 
 namespace {
-
-// The allocator's own view at its peak: sampled whenever live bytes reach a new
-// high, so reserved and allocated are read at the same moment as the peak.
-class AllocatorProbe final : public AllocObserver {
- public:
-  explicit AllocatorProbe(const Allocator& allocator) : allocator_(allocator) {}
-  void on_allocate(const AllocRequest&, const void*) override {
-    const std::size_t live = allocator_.stats().live_bytes;
-    if (live <= peak_live_) return;
-    peak_live_ = live;
-    reserved = allocator_.reserved_bytes();
-    allocated = allocator_.allocated_bytes();
-  }
-  void on_deallocate(const AllocRequest&, const void*) override {}
-  std::optional<std::size_t> reserved, allocated;
-
- private:
-  const Allocator& allocator_;
-  std::size_t peak_live_ = 0;
-};
 
 // Fault injection for the suite's tests: MEMSTRAT_FAULT=segv|kill|hang|exit@STEP makes
 // the run fail that way when that step (counted from 1) begins.

@@ -80,6 +80,8 @@ nlohmann::json aggregate(const std::string& cell, const std::vector<const nlohma
   }
   std::sort(steps.begin(), steps.end());
   a["step_ms_repeats"] = per_repeat;
+  // Derived figures follow from the medians, not the median of each repeat's ratio.
+  a["samples_per_s"] = a["config"]["batch"].get<double>() / (a["step_ms"].get<double>() / 1e3);
   a["step_ms_p10"] = steps[std::size_t(0.1 * double(steps.size() - 1))];
   a["step_ms_p90"] = steps[std::size_t(std::ceil(0.9 * double(steps.size() - 1)))];
   a["losses"] = (*ok.front())["losses"];
