@@ -1,0 +1,167 @@
+"""scripts/report: writes REPORT.md from one results file: the machine, one table per
+workload with every cell's figures, the charts, and the findings in plain words.
+Every figure in it is read or computed from the results file.
+"""
+import os
+import sys
+
+from . import charts, cli, findings
+from .results import load_default_or, workload_label
+from .units import MIB, fmt, fmt_ms
+
+DESCRIPTION = """Writes a Markdown report of a memstrat results file: the machine, one table per
+workload with every cell's figures, the charts drawn by scripts/plot (linked by
+relative path, only those present), and the findings computed from the data."""
+
+COLUMNS = ["strategy", "status", "repeats", "step ms", "p10–p90 ms", "samples/s", "peak RSS MiB",
+           "baseline RSS MiB", "peak live MiB", "overhead ×", "fragmentation %", "retained MiB",
+           "alloc calls/step", "minor faults", "loss first → last"]
+
+
+def _escape(text):
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _mib(cell, key):
+    value = cell.get(key)
+    return fmt(None if value is None else value / MIB)
+
+
+def cell_row(cell):
+    status = cell.status if cell.ok else f"**{cell.status}**" + (f": {_escape(cell.reason)}" if cell.reason else "")
+    repeats = sum(1 for r in cell.repeats if r.get("status") == "ok") or (1 if cell.ok else 0)
+    low, high = cell.get("step_ms_p10"), cell.get("step_ms_p90")
+    spread = f"{fmt_ms(low)}–{fmt_ms(high)}" if low is not None and high is not None else "–"
+    fragmentation = cell.get("fragmentation")
+    losses = "–"
+    if cell.get("loss_first") is not None and cell.get("loss_last") is not None:
+        losses = f"{cell.get('loss_first'):.4f} → {cell.get('loss_last'):.4f}"
+    return [cell.strategy, status, str(repeats), fmt_ms(cell.get("step_ms")), spread,
+            fmt(cell.get("samples_per_s")), _mib(cell, "peak_rss_bytes"), _mib(cell, "baseline_rss_bytes"),
+            _mib(cell, "peak_live_bytes"), fmt(cell.get("overhead_ratio"), 2),
+            fmt(None if fragmentation is None else 100 * fragmentation), _mib(cell, "retained_bytes"),
+            fmt(cell.get("alloc_calls_per_step"), 0), fmt(cell.get("minor_faults"), 0), losses]
+
+
+def table(header, rows, align=None):
+    align = align or ["---"] * len(header)
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(align) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return lines
+
+
+def machine_section(results):
+    c = results.context
+    rows = []
+
+    def add(name, value):
+        if value not in (None, "", [], {}):
+            rows.append([name, _escape(value)])
+
+    add("host", c.get("host_name"))
+    add("date", c.get("date"))
+    cpu = c.get("cpu_model", "")
+    if c.get("num_cpus"):
+        cpu += f", {c['num_cpus']} CPUs"
+    if c.get("mhz_per_cpu"):
+        cpu += f" at {c['mhz_per_cpu']:.0f} MHz"
+    add("CPU", cpu)
+    add("caches", ", ".join(f"L{k.get('level')} {k.get('type', '').lower()} {k.get('size', 0) // 1024} KiB"
+                            for k in c.get("caches") or [] if isinstance(k, dict)))
+    if c.get("memory_bytes"):
+        add("memory", f"{c['memory_bytes'] / (1024 * MIB):.1f} GiB"
+            + (f", swap {c['swap_bytes'] / (1024 * MIB):.1f} GiB" if c.get("swap_bytes") is not None else ""))
+    add("kernel", c.get("kernel"))
+    add("transparent huge pages", c.get("transparent_hugepages"))
+    add("C library", c.get("libc"))
+    add("compiler", f"{c.get('compiler', '')} {c.get('compiler_flags', '')}".strip())
+    add("GEMM kernel", c.get("gemm_kernel"))
+    add("git revision", c.get("git_revision"))
+    add("allocator versions", ", ".join(f"{k} {v}" for k, v in (c.get("allocator_versions") or {}).items()))
+    add("preset", c.get("preset"))
+    add("suite", c.get("suite"))
+    add("repeats", c.get("repeats"))
+    add("budget enforcement", c.get("budget_enforcement"))
+    add("command line", f"`{c['command_line']}`" if c.get("command_line") else None)
+    add("results file", f"`{results.path}`")
+    if results.fit_source and results.fit_source != results.path:
+        add("fit results", f"`{results.fit_source}`")
+    lines = ["## Machine", ""] + table(["", ""], rows)
+    if c.get("fixture"):
+        lines += ["", f"> **Test fixture.** {_escape(c.get('fixture_note', 'Not a reference run.'))}"]
+    return lines
+
+
+def tables_section(results):
+    lines = ["## Results", "",
+             "Medians over the repeats. Peak RSS is over training alone; overhead × is (peak RSS − baseline RSS) ÷ "
+             "(peak live − baseline live), 1.0 being perfect; a dash is a figure the run could not report."]
+    for workload, cells in results.workloads().items():
+        names = sorted({c.name for c in cells})
+        lines += ["", f"### {workload_label(workload)}", "", f"{len(cells)} cells, e.g. `{names[0]}`.", ""]
+        lines += table(COLUMNS, [cell_row(c) for c in cells], ["---", "---"] + ["--:"] * (len(COLUMNS) - 2))
+    return lines
+
+
+def charts_section(report_dir, charts_dir):
+    present = [n for n in charts.NAMES if os.path.exists(os.path.join(charts_dir, f"{n}.png"))]
+    if not present:
+        return ["## Charts", "", f"No charts in `{charts_dir}`: run `scripts/plot` (or `make charts`)."]
+    titles = {"peak_memory": "Peak memory by strategy", "step_time": "Step time by strategy",
+              "time_vs_memory": "Step time against peak memory (Pareto front)",
+              "memory_over_time": "Memory over time", "fragmentation": "Fragmentation and retained memory",
+              "fit": "Largest batch within the budget"}
+    lines = ["## Charts"]
+    for name in present:
+        path = os.path.relpath(os.path.join(charts_dir, f"{name}.png"), report_dir)
+        lines += ["", f"### {titles[name]}", "", f"![{titles[name]}]({path})"]
+    return lines
+
+
+def findings_section(results):
+    lines = ["## Findings"]
+    for workload, cells in results.workloads().items():
+        found = findings.workload_findings(workload, cells)
+        if found:
+            lines += [""] + found
+    if results.fit:
+        lines += [""] + findings.fit_findings(results.fit)
+    return lines
+
+
+def render(results, report_dir, charts_dir):
+    c = results.context
+    title = f"# memstrat results: {c.get('host_name', 'unknown host')}, {str(c.get('date', ''))[:10]}".rstrip(", ")
+    lines = [title, "", "Generated by `scripts/report` from the results file; no figure here is typed by hand.", ""]
+    for section in (machine_section(results), findings_section(results), tables_section(results),
+                    charts_section(report_dir, charts_dir)):
+        lines += section + [""]
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    p = cli.parser("report", DESCRIPTION)
+    cli.add_results_arguments(p)
+    p.add_argument("--out", default=os.path.join(cli.RESULTS_DIR, "REPORT.md"), metavar="FILE",
+                   help="where to write the report (default: results/REPORT.md)")
+    p.add_argument("--charts", metavar="DIR", help="the charts to link (default: charts/ beside the report)")
+    args = p.parse_args(argv)
+
+    def run():
+        results = load_default_or(args.results, args.results_dir, args.fit)
+        report_dir = os.path.dirname(os.path.abspath(args.out))
+        charts_dir = os.path.abspath(args.charts or os.path.join(report_dir, "charts"))
+        text = render(results, report_dir, charts_dir)
+        os.makedirs(report_dir, exist_ok=True)
+        temp = args.out + ".tmp"
+        with open(temp, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(temp, args.out)  # never leave a half-written report where the old one was
+        print(f"report: {args.out} (from {results.path})")
+        return 0
+
+    return cli.run("report", run)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

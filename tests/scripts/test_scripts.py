@@ -1,0 +1,335 @@
+#!/usr/bin/env python3
+"""Tests of scripts/plot, scripts/report and scripts/compare on tests/fixtures/results-small.json.
+
+The scripts run as a user runs them (the launchers, in a subprocess). The report's
+tables are read back and held against the fixture's own figures, parsed here
+independently of the report's code. Run by ctest through run_tests.sh.
+"""
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+FIXTURE = os.path.join(ROOT, "tests", "fixtures", "results-small.json")
+CHARTS = ["peak_memory", "step_time", "time_vs_memory", "memory_over_time", "fragmentation", "fit"]
+MIB = 1024.0 * 1024.0
+sys.path.insert(0, os.path.join(ROOT, "scripts"))
+
+
+def script(name, *args):
+    return subprocess.run([os.path.join(ROOT, "scripts", name), *args], capture_output=True, text=True,
+                          timeout=300)
+
+
+def fixture():
+    with open(FIXTURE) as f:
+        return json.load(f)
+
+
+def read(path):
+    with open(path) as f:
+        return f.read()
+
+
+def put(path, text):
+    with open(path, "w") as f:
+        f.write(text)
+
+
+def write(path, document):
+    with open(path, "w") as f:
+        json.dump(document, f)
+    return path
+
+
+def medians(document):
+    return [r for r in document["benchmarks"] if r.get("run_type") == "aggregate"]
+
+
+def strategy_label(config):
+    return config["alloc"] if config["tech"] == "none" else f"{config['alloc']} + {config['tech']}"
+
+
+def report_tables(text):
+    """{section heading: {strategy: {column: cell text}}} for every table of the report."""
+    tables, heading, header = {}, None, None
+    for line in text.splitlines():
+        if line.startswith("### "):
+            heading = line[4:].strip()
+        if not line.startswith("|"):
+            header = None  # the next table starts with its own header
+        elif header is None:
+            header = [c.strip() for c in re.split(r"(?<!\\)\|", line.strip())[1:-1]]
+        elif heading is not None and not set(line) <= set("|-: "):
+            cells = [c.strip() for c in re.split(r"(?<!\\)\|", line.strip())[1:-1]]
+            tables.setdefault(heading, {})[cells[0]] = dict(zip(header, cells))
+    return tables
+
+
+def close_to_shown(text, expected):
+    """Whether the number shown equals expected to the decimals shown."""
+    decimals = len(text.split(".")[1]) if "." in text else 0
+    return abs(float(text) - expected) <= 0.5 * 10 ** -decimals + 1e-9
+
+
+class Scratch(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="memstrat-scripts-test-")
+
+    def tearDown(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def path(self, *parts):
+        return os.path.join(self.dir, *parts)
+
+    def assertRan(self, result):
+        self.assertEqual(result.returncode, 0, f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}")
+        self.assertNotIn("Traceback", result.stderr)
+
+
+class Plot(Scratch):
+    def test_every_chart_is_drawn_as_png_and_svg(self):
+        self.assertRan(script("plot", FIXTURE, "--out", self.path("charts")))
+        context = fixture()["context"]
+        for name in CHARTS:
+            with open(self.path("charts", f"{name}.png"), "rb") as f:
+                png = f.read()
+            self.assertTrue(png.startswith(b"\x89PNG"), name)
+            self.assertGreater(len(png), 10000, f"{name}.png is suspiciously small")
+            svg = read(self.path("charts", f"{name}.svg"))
+            self.assertIn("<svg", svg)
+            # The machine is named in a corner of every chart.
+            self.assertIn(context["cpu_model"], svg, f"{name}.svg does not name the machine")
+
+    def test_missing_figures_and_sections_skip_charts_and_remove_stale_ones(self):
+        document = fixture()
+        del document["fit"]
+        for record in document["benchmarks"]:
+            for key in ("fragmentation", "rss_timeline", "overhead_ratio", "step_ms_p10", "step_ms_p90"):
+                record.pop(key, None)
+        os.makedirs(self.path("charts"))
+        for stale in ("fit.png", "fit.svg", "memory_over_time.png"):
+            put(self.path("charts", stale), "stale")
+        result = script("plot", write(self.path("sparse.json"), document), "--out", self.path("charts"))
+        self.assertRan(result)
+        self.assertRegex(result.stdout, r"fit: skipped, no fit section")
+        self.assertRegex(result.stdout, r"memory_over_time: skipped, no run with an RSS timeline")
+        for name in ("peak_memory", "step_time", "time_vs_memory", "fragmentation"):
+            self.assertGreater(os.path.getsize(self.path("charts", f"{name}.png")), 0)
+        for stale in ("fit.png", "fit.svg", "memory_over_time.png"):
+            self.assertFalse(os.path.exists(self.path("charts", stale)), stale)
+
+    def test_a_single_run_file_without_medians(self):
+        # What `memstrat run --json` writes: one iteration record, no aggregate.
+        document = fixture()
+        first = next(r for r in document["benchmarks"] if r.get("run_type") == "iteration")
+        document["benchmarks"] = [first]
+        del document["fit"]
+        self.assertRan(script("plot", write(self.path("one.json"), document), "--out", self.path("charts")))
+        self.assertTrue(os.path.exists(self.path("charts", "peak_memory.png")))
+
+    def test_default_is_the_newest_results_file_with_the_newest_fit_beside_it(self):
+        document = fixture()
+        fit = document.pop("fit")
+        fit["budget_bytes"] = 123 * 1024 * 1024
+        host = document["context"]["host_name"]
+        older = write(self.path(f"{host}-2000-01-01.json"), fixture())
+        newer = write(self.path(f"{host}-2000-01-02.json"), document)
+        fit_file = write(self.path(f"fit-{host}-2000-01-03.json"),
+                         {"context": document["context"], "benchmarks": [], "fit": fit})
+        now = time.time()
+        for age, path in ((30, older), (20, newer), (10, fit_file)):
+            os.utime(path, (now - age, now - age))
+        result = script("report", "--results-dir", self.dir, "--out", self.path("REPORT.md"))
+        self.assertRan(result)
+        self.assertIn(newer, result.stdout)
+        text = read(self.path("REPORT.md"))
+        self.assertIn("Within a budget of 123.0 MiB", text)
+        self.assertIn(fit_file, text)
+
+
+class Report(Scratch):
+    def setUp(self):
+        super().setUp()
+        self.assertRan(script("plot", FIXTURE, "--out", self.path("charts")))
+        self.assertRan(script("report", FIXTURE, "--out", self.path("REPORT.md")))
+        self.text = read(self.path("REPORT.md"))
+
+    def table_for(self, config):
+        prefix = f"{config['model']}, batch {config['batch']}"
+        tables = report_tables(self.text)
+        matching = [h for h in tables if h.startswith(prefix)]
+        self.assertEqual(len(matching), 1, f"one table for {prefix}, found {matching}")
+        return tables[matching[0]]
+
+    def test_tables_hold_every_cell_with_its_figures(self):
+        columns = {"step ms": ("step_ms", 1), "samples/s": ("samples_per_s", 1),
+                   "peak RSS MiB": ("peak_rss_bytes", 1 / MIB), "baseline RSS MiB": ("baseline_rss_bytes", 1 / MIB),
+                   "peak live MiB": ("peak_live_bytes", 1 / MIB), "overhead ×": ("overhead_ratio", 1),
+                   "fragmentation %": ("fragmentation", 100), "retained MiB": ("retained_bytes", 1 / MIB),
+                   "alloc calls/step": ("alloc_calls_per_step", 1), "minor faults": ("minor_faults", 1)}
+        checked = 0
+        for record in medians(fixture()):
+            row = self.table_for(record["config"]).get(strategy_label(record["config"]))
+            self.assertIsNotNone(row, f"no row for {record['run_name']}")
+            if record["status"] != "ok":
+                self.assertIn(record["status"], row["status"])
+                self.assertIn(record["reason"], row["status"])
+                self.assertEqual(row["peak RSS MiB"], "–")
+                continue
+            self.assertEqual(row["status"], "ok")
+            for column, (key, scale) in columns.items():
+                if key not in record:
+                    self.assertEqual(row[column], "–", f"{record['run_name']}: {column}")
+                    continue
+                self.assertTrue(close_to_shown(row[column], record[key] * scale),
+                                f"{record['run_name']}: {column} shows {row[column]}, the file has "
+                                f"{record[key] * scale}")
+                checked += 1
+        self.assertGreater(checked, 100)
+
+    def test_machine_charts_and_findings(self):
+        context = fixture()["context"]
+        for value in (context["host_name"], context["cpu_model"], context["kernel"], context["libc"]):
+            self.assertIn(value, self.text)
+        links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", self.text)
+        self.assertEqual(sorted(os.path.splitext(os.path.basename(p))[0] for p in links), sorted(CHARTS))
+        for link in links:
+            self.assertFalse(os.path.isabs(link), link)
+            self.assertTrue(os.path.exists(self.path(link)), link)
+        # The lowest-peak allocator of each workload, found here independently.
+        by_workload = {}
+        for r in medians(fixture()):
+            if r["status"] == "ok" and r["config"]["tech"] == "none":
+                by_workload.setdefault((r["config"]["model"], r["config"]["batch"]), []).append(r)
+        for cells in by_workload.values():
+            lowest = min(cells, key=lambda r: r["peak_rss_bytes"])
+            self.assertIn(f"**Lowest peak**: {lowest['config']['alloc']}, "
+                          f"{lowest['peak_rss_bytes'] / MIB:.1f} MiB", self.text)
+        top = max(e["max_batch"] for e in fixture()["fit"]["results"])
+        self.assertIn(f"**Largest batch**: {top}", self.text)
+        self.assertNotRegex(self.text, r"\bnan\b|\bNone\b")
+
+
+class Compare(Scratch):
+    def derived(self):
+        """The fixture with vgg-mini twice as fast, one cell gone and one new."""
+        document = fixture()
+        kept = []
+        for record in document["benchmarks"]:
+            if record["run_name"] == "mlp/b16/pool/none":
+                continue
+            if record["config"]["model"] == "vgg-mini":
+                for key in ("step_ms", "step_ms_p10", "step_ms_p90", "real_time"):
+                    if key in record:
+                        record[key] /= 2
+                for key in ("step_times_ms", "step_ms_repeats"):
+                    if key in record:
+                        record[key] = [t / 2 for t in record[key]]
+            kept.append(record)
+        extra = json.loads(json.dumps(kept[0]))
+        extra["name"] = extra["run_name"] = "mlp/b64/malloc/none"
+        document["benchmarks"] = kept + [extra]
+        return write(self.path("b.json"), document)
+
+    def test_against_itself_every_ratio_is_one(self):
+        result = script("compare", FIXTURE, FIXTURE)
+        self.assertRan(result)
+        rows = [line for line in result.stdout.splitlines() if line.startswith(("vgg-mini/", "mlp/"))]
+        self.assertEqual(len(rows), len(medians(fixture())))
+        for row in rows:
+            if " oom" in row:
+                continue
+            self.assertRegex(row, r" 1\.00 +1\.0000 +same .* 1\.00$")
+        self.assertNotIn("only in", result.stdout)
+
+    def test_ratios_and_cells_in_one_file_only(self):
+        chart = self.path("compare.png")
+        result = script("compare", FIXTURE, self.derived(), "--chart", chart)
+        self.assertRan(result)
+        for line in result.stdout.splitlines():
+            if line.startswith("vgg-mini/"):
+                self.assertRegex(line, r" 0\.50 ")
+        self.assertIn("only in A (1): mlp/b16/pool/none", result.stdout)
+        self.assertIn("only in B (1): mlp/b64/malloc/none", result.stdout)
+        self.assertGreater(os.path.getsize(chart), 10000)
+        svg = self.path("compare.svg")
+        self.assertRan(script("compare", FIXTURE, self.derived(), "--chart", svg))
+        self.assertIn("<svg", read(svg))
+
+
+class UTest(unittest.TestCase):
+    def test_known_p_values(self):
+        from memstrat_charts.utest import mann_whitney_u
+        self.assertEqual(mann_whitney_u([1, 2, 3], [4, 5, 6]), (0.0, 0.1))        # exact: 2/20
+        self.assertAlmostEqual(mann_whitney_u([1, 4, 2], [3, 5, 6])[1], 0.2)       # exact: 2 * 2/20
+        # Normal approximation with continuity correction (9 a side), and with ties.
+        self.assertAlmostEqual(mann_whitney_u(range(1, 10), range(10, 19))[1], 0.000412, places=5)
+        self.assertAlmostEqual(mann_whitney_u([1, 2, 2, 3], [2, 3, 4, 4])[1], 0.1342, places=3)
+        self.assertEqual(mann_whitney_u([5, 5, 5], [5, 5, 5])[1], 1.0)
+        self.assertEqual(mann_whitney_u([1, 7, 3, 9], [2, 8, 4])[1], mann_whitney_u([2, 8, 4], [1, 7, 3, 9])[1])
+
+    def test_strategy_colours_are_fixed_and_distinct(self):
+        from memstrat_charts import strategy
+        known = [strategy.label(a, "none") for a in strategy.ALLOCATORS]
+        known += [strategy.label("malloc", t) for t in strategy.TECHNIQUES[1:]]
+        self.assertEqual(len({strategy.colour(s) for s in known}), len(known))
+        code = "from memstrat_charts import strategy; print(strategy.colour('pool + bf16,recompute'))"
+        runs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                               env={**os.environ, "PYTHONPATH": os.path.join(ROOT, "scripts")}).stdout
+                for _ in range(2)}
+        self.assertEqual(len(runs), 1, "an unknown strategy's colour changed between runs")
+
+
+class BadFiles(Scratch):
+    def cases(self):
+        text = read(FIXTURE)
+        document = fixture()
+        document["benchmarks"][0]["peak_rss_bytes"] = "12 MiB"
+        micro = {"context": {"date": "2024-01-01"},
+                 "benchmarks": [{"name": "gemm/64", "run_name": "gemm/64", "run_type": "iteration",
+                                 "real_time": 1.0, "time_unit": "ns"}]}
+        files = {"missing": (self.path("missing.json"), "no such file"),
+                 "empty": (self.path("empty.json"), "empty"),
+                 "truncated": (self.path("truncated.json"), "truncated"),
+                 "not JSON": (self.path("text.json"), "not valid JSON"),
+                 "a list": (self.path("list.json"), "not a memstrat results file"),
+                 "Google Benchmark": (self.path("micro.json"), "not a memstrat results file"),
+                 "wrong type": (self.path("typed.json"), "peak_rss_bytes"),
+                 "a folder": (self.dir, "directory")}
+        put(files["empty"][0], "")
+        put(files["truncated"][0], text[:len(text) // 2])
+        put(files["not JSON"][0], "peak RSS 12 MiB\n")
+        write(files["a list"][0], [1, 2])
+        write(files["Google Benchmark"][0], micro)
+        write(files["wrong type"][0], document)
+        return files
+
+    def check(self, what, result, path, words):
+        self.assertNotEqual(result.returncode, 0, what)
+        self.assertNotIn("Traceback", result.stderr, what)
+        lines = result.stderr.strip().splitlines()
+        self.assertEqual(len(lines), 1, f"{what}: one line expected, got:\n{result.stderr}")
+        self.assertIn(path, lines[0], what)
+        self.assertIn(words, lines[0], what)
+
+    def test_one_line_naming_the_file_and_the_fault(self):
+        for what, (path, words) in self.cases().items():
+            self.check(f"plot, {what}", script("plot", path, "--out", self.path("charts")), path, words)
+            self.check(f"report, {what}", script("report", path, "--out", self.path("R.md")), path, words)
+            self.check(f"compare A, {what}", script("compare", path, FIXTURE), path, words)
+            self.check(f"compare B, {what}", script("compare", FIXTURE, path), path, words)
+
+    def test_an_empty_results_folder(self):
+        result = script("plot", "--results-dir", self.path("none"), "--out", self.path("charts"))
+        self.check("plot, empty folder", result, self.path("none"), "no results file")
+
+
+if __name__ == "__main__":
+    unittest.main(argv=[sys.argv[0], "-v"] + sys.argv[1:])
