@@ -22,9 +22,12 @@ test: build
 clean:
 	rm -rf $(BUILD)
 
-# Until the suite lands, bench runs the micro-benchmarks of the kernel.
+# The default suite (about 10 minutes on 2 cores): results/<host>-<date>.json,
+# then every chart and results/REPORT.md. PRESET=quick for a one-minute taste.
+PRESET ?= default
 bench: build
-	$(BUILD)/memstrat-micro --benchmark_filter='gemm/.*/square|conv/'
+	$(BUILD)/memstrat suite --preset $(PRESET)
+	$(MAKE) --no-print-directory charts
 
 # Regenerates every chart and results/REPORT.md from the results in results/.
 charts: setup
