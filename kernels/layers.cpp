@@ -84,8 +84,9 @@ class Conv2d final : public Layer {
     const ConvGeometry g = geometry(in->shape);
     ActRef out = ctx.new_activation(output_shape(in->shape), index());
     Buffer col = ctx.new_buffer(workspace_bytes(in->shape), BufferKind::workspace, index());
+    float* x = ctx.values(*in);  // in a dry run too: the estimator must see an unpacked copy
     if (ctx.compute) {
-      conv2d_forward(out->data(), ctx.values(*in), weight_.value.as<float>(), bias_.value.as<float>(), g,
+      conv2d_forward(out->data(), x, weight_.value.as<float>(), bias_.value.as<float>(), g,
                      col.as<float>(), ctx.gemm_workspace);
       if (relu_) relu_forward(out->data(), out->data(), out->shape.numel());
     }
@@ -101,15 +102,17 @@ class Conv2d final : public Layer {
     MEMSTRAT_CHECK(saved_in_ != nullptr, "conv backward without a saved forward");
     const ConvGeometry g = geometry(saved_in_->shape);
     if (relu_) {
-      if (ctx.compute) relu_backward(dout.data(), ctx.values(*saved_out_), dout.shape.numel());
+      float* y = ctx.values(*saved_out_);
+      if (ctx.compute) relu_backward(dout.data(), y, dout.shape.numel());
       saved_out_.reset();
     }
     Grad din;
     if (need_input_grad) din = ctx.new_grad(saved_in_->shape, index());
     Buffer col = ctx.new_buffer(workspace_bytes(saved_in_->shape), BufferKind::workspace, index());
+    float* x = ctx.values(*saved_in_);
     if (ctx.compute)
       conv2d_backward(need_input_grad ? din.data() : nullptr, weight_.grad.as<float>(), bias_.grad.as<float>(),
-                      dout.data(), ctx.values(*saved_in_), weight_.value.as<float>(), g, col.as<float>(),
+                      dout.data(), x, weight_.value.as<float>(), g, col.as<float>(),
                       ctx.gemm_workspace);
     col.reset();
     saved_in_.reset();
@@ -139,7 +142,8 @@ class MaxPool2 final : public Layer {
     const PoolGeometry g{in->shape.n, in->shape.c, in->shape.h, in->shape.w};
     ActRef out = ctx.new_activation(output_shape(in->shape), index());
     if (save) argmax_ = ctx.new_buffer(g.out_elems(), BufferKind::activation, index());
-    if (ctx.compute) maxpool2_forward(out->data(), argmax_.as<std::uint8_t>(), ctx.values(*in), g);
+    float* x = ctx.values(*in);
+    if (ctx.compute) maxpool2_forward(out->data(), argmax_.as<std::uint8_t>(), x, g);
     in_shape_ = in->shape;
     return out;
   }
@@ -187,8 +191,9 @@ class Linear final : public Layer {
     MEMSTRAT_CHECK(int(in->shape.per_sample()) == in_, "linear layer got " + in->shape.str() +
                                                            ", expects " + std::to_string(in_) + " features");
     ActRef out = ctx.new_activation(output_shape(in->shape), index());
+    float* x = ctx.values(*in);
     if (ctx.compute) {
-      linear_forward(out->data(), ctx.values(*in), weight_.value.as<float>(), bias_.value.as<float>(),
+      linear_forward(out->data(), x, weight_.value.as<float>(), bias_.value.as<float>(),
                      in->shape.n, in_, out_, ctx.gemm_workspace);
       if (relu_) relu_forward(out->data(), out->data(), out->shape.numel());
     }
@@ -202,14 +207,16 @@ class Linear final : public Layer {
   Grad backward(Context& ctx, Grad&& dout, bool need_input_grad) override {
     MEMSTRAT_CHECK(saved_in_ != nullptr, "linear backward without a saved forward");
     if (relu_) {
-      if (ctx.compute) relu_backward(dout.data(), ctx.values(*saved_out_), dout.shape.numel());
+      float* y = ctx.values(*saved_out_);
+      if (ctx.compute) relu_backward(dout.data(), y, dout.shape.numel());
       saved_out_.reset();
     }
     Grad din;
     if (need_input_grad) din = ctx.new_grad(saved_in_->shape, index());
+    float* x = ctx.values(*saved_in_);
     if (ctx.compute)
       linear_backward(need_input_grad ? din.data() : nullptr, weight_.grad.as<float>(), bias_.grad.as<float>(),
-                      dout.data(), ctx.values(*saved_in_), weight_.value.as<float>(), saved_in_->shape.n, in_,
+                      dout.data(), x, weight_.value.as<float>(), saved_in_->shape.n, in_,
                       out_, ctx.gemm_workspace);
     saved_in_.reset();
     dout.values.reset();
