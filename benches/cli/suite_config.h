@@ -14,7 +14,7 @@
 //   allocators = ["malloc", "jemalloc"]
 //   techniques = ["none", "bf16,accum:4"]
 //   threads = [2]          # optional; default: every core
-//   image = 32             # optional, as are channels, classes, optimizer, data_mode
+//   image = 32             # optional, as are channels, classes, optimizer, data_mode, samples
 #pragma once
 
 #include <cstddef>
