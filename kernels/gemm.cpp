@@ -151,8 +151,11 @@ void scale(int M, int N, float beta, float* C, int ldc) {
   }
 }
 
-// Below this many multiply-adds per thread, another thread costs more than it saves.
-constexpr double kMinMaddsPerThread = 128.0 * 1024;
+// Below this many multiply-adds per thread (~5 us of work), another thread costs
+// more than it saves: the fork and join alone take microseconds, and when the
+// machine is oversubscribed a worker that is not running delays the whole call
+// by a time slice (milliseconds).
+constexpr double kMinMaddsPerThread = 512.0 * 1024;
 
 }  // namespace
 
