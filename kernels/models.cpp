@@ -121,6 +121,7 @@ Model build_model(ModelSpec spec) {
                                     : add_conv_stack(m, kVggMini, std::size(kVggMini), m.input);
     const std::vector<int> hidden = is_vgg16 ? std::vector<int>{4096, 4096} : std::vector<int>{256};
     add_classifier(m, int(features.per_sample()), hidden);
+    if (is_vgg16) m.default_sgd_lr = 0.001f;
   } else if (spec.name == "deepconv") {
     if (spec.depth == 0) spec.depth = 8;
     if (spec.channels == 0) spec.channels = 64;

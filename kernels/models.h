@@ -31,6 +31,9 @@ class Model {
   std::string name;
   Shape input;  // one sample: (1, C, H, W)
   int classes = 0;
+  // SGD's default step. Plain VGG16 (no batch norm) diverges at 0.01 with small
+  // batches, as Simonyan & Zisserman's deeper nets did without their staged init.
+  float default_sgd_lr = 0.01f;
   std::vector<std::unique_ptr<Layer>> layers;
 
   std::vector<Param*> params() const;

@@ -35,7 +35,7 @@ void add_run_options(CLI::App& c, RunOptions& o) {
   add_config_options(c, o);
   c.add_option("--steps,-s", o.steps, "optimizer steps to run")->check(CLI::Range(1, 100000000))->capture_default_str();
   c.add_option("--seed", o.seed, "seed of the data and the initial weights")->capture_default_str();
-  c.add_option("--lr", o.lr, "learning rate (default: 0.01 for sgd, 0.001 for adam)");
+  c.add_option("--lr", o.lr, "learning rate (default: 0.001 for adam; for sgd 0.01, 0.001 for vgg16)");
   c.add_option("--data", o.data, "dataset file; generated there when absent (default: a temporary file)");
   c.add_option("--samples", o.samples, "samples in a generated dataset (default: up to 2048, about 256 MiB at most)")
       ->check(CLI::Range(std::uint64_t(1), std::uint64_t(1) << 40));
@@ -52,14 +52,15 @@ ModelSpec model_spec(const RunOptions& o) {
   return spec;
 }
 
-TrainOptions train_options(const RunOptions& o, const TechniqueSet& techniques, int layers) {
+TrainOptions train_options(const RunOptions& o, const TechniqueSet& techniques, const Model& model) {
+  const int layers = int(model.layers.size());
   if (o.lr && (!std::isfinite(*o.lr) || *o.lr <= 0.0 || *o.lr > 100.0))
     throw std::invalid_argument(fmt::format("--lr must be a positive number up to 100 (got {})", *o.lr));
   TrainOptions t;
   t.batch = o.batch;
   t.optimizer.kind = parse_optimizer(o.optimizer);
   if (o.lr) t.optimizer.lr = float(*o.lr);
-  else if (t.optimizer.kind == OptimizerKind::adam) t.optimizer.lr = 1e-3f;
+  else t.optimizer.lr = t.optimizer.kind == OptimizerKind::adam ? 1e-3f : model.default_sgd_lr;
   t.accum = techniques.accum;
   t.recompute_segment = techniques.recompute_segment < 0 ? default_recompute_segment(layers) : techniques.recompute_segment;
   if (o.batch % t.accum != 0)
@@ -104,7 +105,7 @@ std::unique_ptr<Session> open_session(const RunOptions& o) {
   s->allocator = make_allocator(o.alloc);
   s->techniques = make_techniques(o.tech);
   s->store = s->techniques.store ? std::move(s->techniques.store) : std::make_unique<ActivationStore>();
-  s->train = train_options(o, s->techniques, int(s->model.layers.size()));
+  s->train = train_options(o, s->techniques, s->model);
 
   // The dataset: the named file, generated when absent; else a temporary one.
   DatasetInfo info;

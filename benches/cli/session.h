@@ -42,7 +42,7 @@ void add_run_options(CLI::App& command, RunOptions& options);
 
 ModelSpec model_spec(const RunOptions& options);
 // Checks the options against each other; also sets the OpenMP thread count.
-TrainOptions train_options(const RunOptions& options, const TechniqueSet& techniques, int layers);
+TrainOptions train_options(const RunOptions& options, const TechniqueSet& techniques, const Model& model);
 
 // A dataset file that is removed when the session ends (when none was named).
 class TempFile {

@@ -58,7 +58,7 @@ Trace record_trace(const RunOptions& options) {
   const ModelSpec spec = model_spec(options);
   TechniqueSet techniques = make_techniques(options.tech);
   const Model shape_only = build_model(spec);
-  const TrainOptions train = train_options(options, techniques, int(shape_only.layers.size()));
+  const TrainOptions train = train_options(options, techniques, shape_only);
   auto store = techniques.store ? std::move(techniques.store) : std::make_unique<ActivationStore>();
   estimate_training(spec, *store, train, &recorder);
   return trace;
