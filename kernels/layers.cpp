@@ -49,6 +49,14 @@ void init_param(Param& p, Allocator& allocator, int fan_in, float gain, Rng& rng
   std::memset(p.grad.data(), 0, p.grad.bytes());
 }
 
+// The fused ReLU's backward, shared by conv and linear: the saved output is the
+// mask (unpacked in a dry run too, so the estimator sees the copy), then dropped.
+void mask_by_saved_relu(Context& ctx, Grad& dout, ActRef& saved_out) {
+  float* y = ctx.values(*saved_out);
+  if (ctx.compute) relu_backward(dout.data(), y, dout.shape.numel());
+  saved_out.reset();
+}
+
 class Conv2d final : public Layer {
  public:
   Conv2d(int index, int in_c, int out_c, int kernel, int stride, int pad, bool relu)
@@ -101,11 +109,7 @@ class Conv2d final : public Layer {
   Grad backward(Context& ctx, Grad&& dout, bool need_input_grad) override {
     MEMSTRAT_CHECK(saved_in_ != nullptr, "conv backward without a saved forward");
     const ConvGeometry g = geometry(saved_in_->shape);
-    if (relu_) {
-      float* y = ctx.values(*saved_out_);
-      if (ctx.compute) relu_backward(dout.data(), y, dout.shape.numel());
-      saved_out_.reset();
-    }
+    if (relu_) mask_by_saved_relu(ctx, dout, saved_out_);
     Grad din;
     if (need_input_grad) din = ctx.new_grad(saved_in_->shape, index());
     Buffer col = ctx.new_buffer(workspace_bytes(saved_in_->shape), BufferKind::workspace, index());
@@ -206,11 +210,7 @@ class Linear final : public Layer {
 
   Grad backward(Context& ctx, Grad&& dout, bool need_input_grad) override {
     MEMSTRAT_CHECK(saved_in_ != nullptr, "linear backward without a saved forward");
-    if (relu_) {
-      float* y = ctx.values(*saved_out_);
-      if (ctx.compute) relu_backward(dout.data(), y, dout.shape.numel());
-      saved_out_.reset();
-    }
+    if (relu_) mask_by_saved_relu(ctx, dout, saved_out_);
     Grad din;
     if (need_input_grad) din = ctx.new_grad(saved_in_->shape, index());
     float* x = ctx.values(*saved_in_);
