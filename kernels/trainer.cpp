@@ -68,6 +68,27 @@ StepResult Trainer::step() {
   return result;
 }
 
+double Trainer::evaluate(std::uint64_t samples) {
+  if (samples == 0) throw std::invalid_argument("evaluate: no samples");
+  if (dry_run_) return 0.0;
+  Context ctx{allocator_, store_, &gemm_workspace_, true};
+  const int L = int(model_.layers.size());
+  double loss_sum = 0.0;
+  for (std::uint64_t first = 0; first < samples; first += std::uint64_t(options_.batch)) {
+    const int count = int(std::min<std::uint64_t>(std::uint64_t(options_.batch), samples - first));
+    data_.read(first, count, batch_x_.as<float>(), batch_labels_.as<std::int32_t>());
+    auto input = std::make_shared<Activation>();
+    input->shape = model_.input.with_batch(count);
+    input->borrowed = batch_x_.as<float>();
+    ActRef logits = std::move(input);
+    for (const auto& layer : model_.layers) logits = layer->forward(ctx, logits, false);
+    Grad unused = ctx.new_grad(logits->shape, L);
+    loss_sum += softmax_cross_entropy(unused.data(), logits->data(), batch_labels_.as<std::int32_t>(), count,
+                                      model_.classes, 1.0f);
+  }
+  return loss_sum / double(samples);
+}
+
 double Trainer::micro_batch(float* x, std::int32_t* labels, int count, float scale) {
   Context ctx{allocator_, store_, &gemm_workspace_, !dry_run_};
   const auto& layers = model_.layers;

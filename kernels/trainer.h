@@ -43,6 +43,10 @@ class Trainer {
   Trainer(Model& model, Allocator& allocator, ActivationStore& store, BatchSource& data,
           const TrainOptions& options, bool dry_run = false);
   StepResult step();
+  // The mean loss of the current weights over samples [0, samples) of the dataset,
+  // in batches of the training batch: forward only, nothing saved, nothing learned.
+  // A steadier figure than one step's loss, whose batch changes every step.
+  double evaluate(std::uint64_t samples);
 
  private:
   double micro_batch(float* x, std::int32_t* labels, int count, float scale);

@@ -41,6 +41,24 @@ TEST_CASE("vgg-mini learns: the loss falls at least 2.5x in 60 steps", "[trainin
   REQUIRE(tail * 2.5 < losses.front());
 }
 
+TEST_CASE("evaluate: the loss of the weights as they are, over a fixed set of samples", "[training]") {
+  auto options = small("vgg-mini", 16, 1);
+  auto session = cli::open_session(options);
+  // Before any step, the first batch's evaluation is the first step's loss: same
+  // weights, same samples, the same forward arithmetic.
+  const double before = session->trainer->evaluate(16);
+  REQUIRE(session->trainer->evaluate(16) == before);
+  const double first_step = session->trainer->step().loss;
+  REQUIRE(before == Approx(first_step).epsilon(1e-12));
+  // Learning moves it; evaluating teaches nothing.
+  const double after = session->trainer->evaluate(16);
+  REQUIRE(after != before);
+  REQUIRE(session->trainer->evaluate(16) == after);
+  // Sample counts that the batch does not divide are evaluated in a shorter last batch.
+  REQUIRE(std::isfinite(session->trainer->evaluate(37)));
+  REQUIRE_THROWS(session->trainer->evaluate(0));
+}
+
 TEST_CASE("the same seed and threads give a bitwise-identical loss sequence", "[training]") {
   for (const char* model : {"vgg-mini", "mlp"}) {
     const auto a = train_losses(small(model, 16, 5));

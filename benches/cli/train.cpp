@@ -19,7 +19,11 @@ Command add_train(CLI::App& app) {
   add_run_options(*c, *options);
   auto quiet = std::make_shared<bool>(false);
   c->add_flag("--quiet,-q", *quiet, "print the summary only");
-  return [options, quiet]() {
+  auto eval_samples = std::make_shared<std::uint64_t>(0);
+  c->add_option("--eval", *eval_samples,
+                "after training, the mean loss of the final weights over the dataset's first N samples")
+      ->check(CLI::Range(std::uint64_t(1), std::uint64_t(1) << 30));
+  return [options, quiet, eval_samples]() {
     ensure_preloaded(options->alloc);
     auto s = open_session(*options);
     const Model& m = s->model;
@@ -42,6 +46,9 @@ Command add_train(CLI::App& app) {
     fmt::print("loss {:.6f} -> {:.6f} over {} steps; median step {:.1f} ms; peak live {} (estimated {})\n",
                losses.front(), losses.back(), options->steps, sorted[sorted.size() / 2],
                format_bytes(double(s->allocator->stats().peak_live_bytes)), format_bytes(double(predicted)));
+    if (*eval_samples > 0)
+      fmt::print("final weights: loss {:.6f} over samples 0..{}\n", s->trainer->evaluate(*eval_samples),
+                 *eval_samples - 1);
     return 0;
   };
 }
