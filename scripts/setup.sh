@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the Debian packages memstrat needs to build, test and chart.
+# Installs the Debian packages memstrat needs to build, test and chart, and
+# for CI's sanitizer, fuzzing and lint runs (clang-14 with its runtimes).
 # Idempotent: when everything is present it only asks dpkg once and exits.
 # Usage: scripts/setup.sh            (what `make`, `make test`, `make bench` call)
 #        scripts/setup.sh --check    (report what is missing, install nothing)
@@ -11,6 +12,7 @@ PACKAGES=(
   libtomlplusplus-dev libopenblas-dev
   libjemalloc-dev libmimalloc-dev libgoogle-perftools-dev
   python3 python3-matplotlib python3-numpy
+  clang-14 libclang-rt-14-dev clang-format-14 clang-tidy-14
 )
 
 missing=()
