@@ -1,5 +1,6 @@
 #include "benches/cli/units.h"
 
+#include <algorithm>
 #include <cctype>
 #include <cmath>
 #include <stdexcept>
@@ -9,15 +10,15 @@ namespace memstrat::cli {
 
 std::size_t parse_size(const std::string& text) {
   static const std::pair<const char*, double> units[] = {
-      {"", 1.0},        {"B", 1.0},          {"K", 1024.0},         {"k", 1024.0},          {"KiB", 1024.0},
-      {"M", 1048576.0}, {"MiB", 1048576.0},  {"G", 1073741824.0},   {"GiB", 1073741824.0},  {"T", 1099511627776.0},
-      {"TiB", 1099511627776.0}, {"KB", 1e3}, {"kB", 1e3},           {"MB", 1e6},            {"GB", 1e9},
-      {"TB", 1e12},
+      {"", 1.0},          {"b", 1.0},
+      {"k", 1024.0},      {"ki", 1024.0},      {"kib", 1024.0},      {"kb", 1e3},
+      {"m", 1048576.0},   {"mi", 1048576.0},   {"mib", 1048576.0},   {"mb", 1e6},
+      {"g", 1073741824.0}, {"gi", 1073741824.0}, {"gib", 1073741824.0}, {"gb", 1e9},
+      {"t", 1099511627776.0}, {"ti", 1099511627776.0}, {"tib", 1099511627776.0}, {"tb", 1e12},
   };
   const auto fail = [&] {
-    return std::invalid_argument("'" + text +
-                                 "' is not a size: write a number with a unit, e.g. 512MiB or 2GiB "
-                                 "(binary: KiB MiB GiB TiB, or K M G T; decimal: KB MB GB TB)");
+    return std::invalid_argument("'" + text + "' is not a size: write a number and a unit, e.g. 512MiB or 2GiB (" +
+                                 kSizeForms + ")");
   };
   std::size_t i = 0;
   while (i < text.size() && (std::isdigit(static_cast<unsigned char>(text[i])) || text[i] == '.')) ++i;
@@ -33,14 +34,34 @@ std::size_t parse_size(const std::string& text) {
   std::size_t j = i;
   while (j < text.size() && text[j] == ' ') ++j;
   const std::string unit = text.substr(j);
+  // "Gb" is how gigabits are written: a byte count is almost certainly meant, but which one is not.
+  if (unit.size() >= 2 && std::isupper(static_cast<unsigned char>(unit[0])) && unit.back() == 'b')
+    throw std::invalid_argument("'" + text + "' reads as bits: write " + text.substr(0, j) + unit.substr(0, 1) +
+                                "B (powers of 1000) or " + text.substr(0, j) + unit.substr(0, 1) +
+                                "iB (powers of 1024)");
+  std::string lower = unit;
+  std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return char(std::tolower(c)); });
   for (const auto& [name, scale] : units)
-    if (unit == name) {
+    if (lower == name) {
       const double bytes = number * scale;
       if (!std::isfinite(bytes) || bytes < 1 || bytes > 1.8e19)
         throw std::invalid_argument("size '" + text + "' is out of range (1 byte to 16 EiB)");
-      return std::size_t(std::llround(bytes));
+      return std::size_t(std::round(bytes));
     }
   throw fail();
+}
+
+CLI::Validator byte_size() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        try {
+          parse_size(text);
+        } catch (const std::invalid_argument& e) {
+          return e.what();
+        }
+        return {};
+      },
+      "SIZE");
 }
 
 }  // namespace memstrat::cli

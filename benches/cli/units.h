@@ -1,14 +1,22 @@
 // Byte sizes on the command line and in config files: "512MiB", "2GiB", "2GB".
 #pragma once
 
+#include <CLI/CLI.hpp>
 #include <cstddef>
 #include <string>
 
 namespace memstrat::cli {
 
-// Accepts a plain byte count, binary units (KiB, MiB, GiB, TiB; also K, M, G, T
-// and k), and decimal ones (KB, MB, GB, TB = powers of 1000). Throws
-// std::invalid_argument saying which forms it takes.
+// The forms parse_size takes, for help texts.
+inline constexpr const char* kSizeForms =
+    "K M G T and KiB MiB GiB TiB are powers of 1024, KB MB GB TB powers of 1000, in any case; no unit: bytes";
+
+// A byte count with an optional unit (see kSizeForms), and a fraction allowed:
+// "1.5GiB". Throws std::invalid_argument saying which forms it takes; "2Gb" is
+// refused as bits.
 std::size_t parse_size(const std::string& text);
+
+// parse_size as an option's check, so that a bad size is named by its option.
+CLI::Validator byte_size();
 
 }  // namespace memstrat::cli
