@@ -16,30 +16,37 @@ nlohmann::json results_document(const std::vector<nlohmann::json>& records, cons
   return {{"context", context}, {"benchmarks", records}};
 }
 
-void write_results_file(const std::string& path, const nlohmann::json& document) {
+void write_file_atomically(const std::string& path, const std::string& text, const std::string& what) {
   const std::string temp = path + ".tmp";
-  const std::string text = document.dump(1) + "\n";
+  const auto fail = [&](int error) {
+    ::unlink(temp.c_str());
+    return std::runtime_error("cannot write " + what + " '" + path + "': " + std::strerror(error) +
+                              " (any earlier file there is unchanged)");
+  };
   const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) throw std::runtime_error("cannot write results file '" + path + "': " + std::strerror(errno));
+  if (fd < 0) throw std::runtime_error("cannot write " + what + " '" + path + "': " + std::strerror(errno));
   std::size_t done = 0;
   while (done < text.size()) {
     const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
-      const std::string reason = std::strerror(errno);
+      const int error = n < 0 ? errno : ENOSPC;
       ::close(fd);
-      ::unlink(temp.c_str());
-      throw std::runtime_error("cannot write results file '" + path + "': " + reason);
+      throw fail(error);
     }
     done += std::size_t(n);
   }
-  const bool synced = ::fsync(fd) == 0;
-  const std::string reason = std::strerror(errno);
-  ::close(fd);
-  if (!synced || ::rename(temp.c_str(), path.c_str()) != 0) {
-    ::unlink(temp.c_str());
-    throw std::runtime_error("cannot write results file '" + path + "': " + reason);
+  if (::fsync(fd) != 0) {
+    const int error = errno;
+    ::close(fd);
+    throw fail(error);
   }
+  if (::close(fd) != 0) throw fail(errno);
+  if (::rename(temp.c_str(), path.c_str()) != 0) throw fail(errno);
+}
+
+void write_results_file(const std::string& path, const nlohmann::json& document) {
+  write_file_atomically(path, document.dump(1) + "\n", "results file");
 }
 
 nlohmann::json read_results_file(const std::string& path) {

@@ -17,7 +17,10 @@ std::string record_name(const RunOptions& options);
 nlohmann::json config_json(const RunOptions& options);
 
 nlohmann::json results_document(const std::vector<nlohmann::json>& records, const nlohmann::json& context);
-// Writes to PATH.tmp, flushes, renames over PATH. Throws std::runtime_error naming the path.
+// Writes to PATH.tmp, flushes, renames over PATH: a reader sees the old file or the
+// new one, never half of one, and a full disk leaves the old file as it was.
+// Throws std::runtime_error naming `what` and the path.
+void write_file_atomically(const std::string& path, const std::string& text, const std::string& what);
 void write_results_file(const std::string& path, const nlohmann::json& document);
 // Reads and checks a results file; throws std::runtime_error naming the file and what is wrong.
 nlohmann::json read_results_file(const std::string& path);
