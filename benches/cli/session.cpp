@@ -121,6 +121,9 @@ std::unique_ptr<Session> open_session(const RunOptions& o) {
   }
   if (path == s->temp_data.path() || !file_exists(path)) generate_dataset(path, info);
   s->data = open_batch_source(path, parse_data_mode(o.data_mode), o.batch);
+  // Once open, a temporary dataset needs no name: unlinked now, it goes away even
+  // when the run is killed (SIGKILL, a budget's OOM kill, a timeout).
+  if (!s->temp_data.path().empty()) s->temp_data = TempFile();
 
   s->model.init(*s->allocator, o.seed);
   s->trainer = std::make_unique<Trainer>(s->model, *s->allocator, *s->store, *s->data, s->train);
