@@ -7,8 +7,12 @@
 
 #include <immintrin.h>
 
+#if defined(__clang__)  // clang ignores GCC's target pragma; this is its equivalent
+#pragma clang attribute push(__attribute__((target("avx2,fma"))), apply_to = function)
+#else
 #pragma GCC push_options
 #pragma GCC target("avx2,fma")
+#endif
 
 #include "kernels/gemm_simd.h"
 
@@ -43,7 +47,11 @@ const KernelSet* kernels_avx2() { return &kSet; }
 
 }  // namespace memstrat::gemm_detail
 
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
 #pragma GCC pop_options
+#endif
 
 #else
 

@@ -6,11 +6,18 @@
 
 #include <immintrin.h>
 
+#if defined(__clang__)  // clang ignores GCC's target pragma; this is its equivalent
+#pragma clang attribute push(__attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma,bmi,bmi2"))), \
+                             apply_to = function)
+#else
 #pragma GCC push_options
 #pragma GCC target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma,bmi,bmi2")
+#endif
 // GCC 12 warns about _mm512_undefined_ps() inside its own shuffle intrinsics.
 #pragma GCC diagnostic push
+#if !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 
 #include "kernels/gemm_simd.h"
 
@@ -126,7 +133,11 @@ const KernelSet* kernels_avx512() { return &kSet; }
 }  // namespace memstrat::gemm_detail
 
 #pragma GCC diagnostic pop
+#if defined(__clang__)
+#pragma clang attribute pop
+#else
 #pragma GCC pop_options
+#endif
 
 #else
 

@@ -6,6 +6,7 @@
 #include <cstring>
 
 #if defined(__x86_64__) && defined(__GNUC__)
+#include <cpuid.h>
 #include <immintrin.h>
 #define MEMSTRAT_HALF_X86 1
 #else
@@ -95,7 +96,9 @@ void widen_bf16_portable(float* out, const std::uint16_t* in, std::size_t n) {
 #if MEMSTRAT_HALF_X86
 // GCC 12 warns about _mm512_undefined_* inside its own intrinsics (a false positive).
 #pragma GCC diagnostic push
+#if !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 
 __attribute__((target("avx,f16c"))) void narrow_f16_f16c(std::uint16_t* out, const float* in, std::size_t n) {
   std::size_t i = 0;
@@ -195,7 +198,9 @@ const Features& features() {
     Features out;
 #if MEMSTRAT_HALF_X86
     __builtin_cpu_init();
-    out.f16c = __builtin_cpu_supports("avx") && __builtin_cpu_supports("f16c");
+    // CPUID leaf 1 for F16C: clang 14's __builtin_cpu_supports does not know "f16c".
+    unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+    out.f16c = __builtin_cpu_supports("avx") && __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & bit_F16C) != 0;
     out.avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                  __builtin_cpu_supports("avx512vl");
     out.avx512bf16 = out.avx512 && __builtin_cpu_supports("avx512bf16");
