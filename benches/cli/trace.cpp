@@ -1,5 +1,6 @@
 #include "benches/cli/trace.h"
 
+#include <cstdint>
 #include <stdexcept>
 #include <unordered_map>
 
@@ -70,32 +71,44 @@ nlohmann::json trace_to_json(const Trace& trace) {
 }
 
 Trace trace_from_json(const nlohmann::json& json, const std::string& source) {
+  // Every field's type is checked before it is read, and what is allocated is
+  // bounded by the input's own size: a hostile file gets an error, never a crash.
   auto fail = [&](const std::string& what) { return std::invalid_argument("trace " + source + ": " + what); };
-  if (!json.is_object() || json.value("memstrat_trace", 0) != 1) throw fail("not a memstrat trace (version 1)");
-  Trace trace;
-  trace.description = json.value("description", "");
-  const auto buffers = json.value("buffers", std::size_t(0));
-  if (buffers > (std::size_t(1) << 24)) throw fail("too many buffers");
-  trace.buffers = buffers;
-  std::vector<int> live(buffers, 0);  // 0 never allocated, 1 live, 2 freed
-  auto parse = [&](const char* key, std::vector<TraceEvent>& out, bool in_step) {
+  if (!json.is_object() || !json.contains("memstrat_trace") || json["memstrat_trace"] != 1)
+    throw fail("not a memstrat trace (version 1)");
+  for (const char* key : {"setup", "step"})
     if (!json.contains(key) || !json[key].is_array()) throw fail(std::string("missing the \"") + key + "\" list");
-    for (std::size_t i = 0; i < json[key].size(); ++i) {
-      const auto& e = json[key][i];
+  Trace trace;
+  if (json.contains("description")) {
+    if (!json["description"].is_string()) throw fail("\"description\" is not a string");
+    trace.description = json["description"].get<std::string>();
+  }
+  if (!json.contains("buffers") || !json["buffers"].is_number_unsigned()) throw fail("\"buffers\" is not a count");
+  const auto buffers = json["buffers"].get<std::uint64_t>();
+  // Each buffer is allocated by one event: more buffers than events is a lie.
+  if (buffers > json["setup"].size() + json["step"].size() || buffers > (std::uint64_t(1) << 24))
+    throw fail("\"buffers\" is " + std::to_string(buffers) + ", more than the trace allocates");
+  trace.buffers = std::size_t(buffers);
+  enum class State : std::uint8_t { unused, live_from_setup, live_from_step, freed };
+  std::vector<State> state(trace.buffers, State::unused);
+  std::vector<AllocRequest> requests(trace.buffers);
+  auto parse = [&](const char* key, std::vector<TraceEvent>& out, bool in_step) {
+    const auto& events = json[key];
+    for (std::size_t i = 0; i < events.size(); ++i) {
+      const auto& e = events[i];
       const std::string where = std::string(key) + "[" + std::to_string(i) + "]: ";
       if (!e.is_array() || e.empty() || !e[0].is_string()) throw fail(where + "not an event");
       const std::string op = e[0];
       if (op == "p") {
-        static const char* names[] = {"setup", "forward", "backward", "optimizer"};
         TraceEvent ev{TraceEvent::Op::phase, 0, {}, Phase::setup};
         bool known = false;
         for (int p = 0; p < 4; ++p)
-          if (e.size() == 2 && e[1].is_string() && e[1] == names[p]) ev.phase = Phase(p), known = true;
+          if (e.size() == 2 && e[1].is_string() && e[1] == to_string(Phase(p))) ev.phase = Phase(p), known = true;
         if (!known) throw fail(where + "unknown phase");
         out.push_back(ev);
         continue;
       }
-      if (e.size() < 2 || !e[1].is_number_unsigned() || e[1].get<std::size_t>() >= buffers)
+      if (e.size() < 2 || !e[1].is_number_unsigned() || e[1].get<std::uint64_t>() >= buffers)
         throw fail(where + "buffer id out of range");
       const auto id = e[1].get<std::uint32_t>();
       if (op == "a") {
@@ -103,26 +116,34 @@ Trace trace_from_json(const nlohmann::json& json, const std::string& source) {
             !e[5].is_number_integer())
           throw fail(where + "an allocation is [\"a\", id, bytes, align, kind, layer]");
         AllocRequest r;
-        r.bytes = e[2];
-        r.align = e[3];
-        if (r.bytes == 0 || r.bytes > (std::size_t(1) << 40)) throw fail(where + "size out of range");
-        if (r.align == 0 || (r.align & (r.align - 1)) != 0 || r.align > 4096) throw fail(where + "bad alignment");
+        if (e[2].get<std::uint64_t>() == 0 || e[2].get<std::uint64_t>() > (std::uint64_t(1) << 40))
+          throw fail(where + "size out of range");
+        if (e[3].get<std::uint64_t>() > 4096) throw fail(where + "bad alignment");
+        r.bytes = e[2].get<std::size_t>();
+        r.align = e[3].get<std::size_t>();
+        if (r.align == 0 || (r.align & (r.align - 1)) != 0) throw fail(where + "bad alignment");
         bool kind_known = false;
         for (int k = 0; k < kBufferKindCount; ++k)
           if (e[4] == to_string(BufferKind(k))) r.kind = BufferKind(k), kind_known = true;
         if (!kind_known) throw fail(where + "unknown buffer kind");
-        r.layer = e[5];
-        if (live[id] != 0) throw fail(where + "buffer " + std::to_string(id) + " allocated twice");
-        live[id] = 1;
+        if (e[5].get<std::int64_t>() < -1 || e[5].get<std::int64_t>() > std::int64_t(1) << 30)
+          throw fail(where + "layer out of range");
+        r.layer = e[5].get<int>();
+        if (state[id] != State::unused) throw fail(where + "buffer " + std::to_string(id) + " allocated twice");
+        state[id] = in_step ? State::live_from_step : State::live_from_setup;
+        requests[id] = r;
         out.push_back({TraceEvent::Op::allocate, id, r, Phase::setup});
         if (in_step) ++trace.step_allocations;
       } else if (op == "f") {
-        if (live[id] != 1) throw fail(where + "buffer " + std::to_string(id) + " freed while not live");
-        live[id] = 2;
-        TraceEvent ev{TraceEvent::Op::deallocate, id, {}, Phase::setup};
-        for (const auto& earlier : out)
-          if (earlier.op == TraceEvent::Op::allocate && earlier.id == id) ev.request = earlier.request;
-        out.push_back(ev);
+        if (e.size() != 2) throw fail(where + "a free is [\"f\", id]");
+        // A step is replayed again and again: it may free only what it allocated itself.
+        const State allowed = in_step ? State::live_from_step : State::live_from_setup;
+        if (state[id] != allowed)
+          throw fail(where + "buffer " + std::to_string(id) +
+                     (in_step && state[id] == State::live_from_setup ? " was allocated in setup, but freed in the step"
+                                                                     : " freed while not live"));
+        state[id] = State::freed;
+        out.push_back({TraceEvent::Op::deallocate, id, requests[id], Phase::setup});
       } else {
         throw fail(where + "unknown event '" + op + "'");
       }
@@ -130,10 +151,16 @@ Trace trace_from_json(const nlohmann::json& json, const std::string& source) {
   };
   parse("setup", trace.setup, false);
   parse("step", trace.step, true);
-  for (const auto& e : trace.step)
-    if (e.op == TraceEvent::Op::allocate && live[e.id] == 1)
-      throw fail("buffer " + std::to_string(e.id) + " allocated in the step is never freed in it");
+  for (std::size_t id = 0; id < state.size(); ++id)
+    if (state[id] == State::live_from_step)
+      throw fail("buffer " + std::to_string(id) + " allocated in the step is never freed in it");
   return trace;
+}
+
+Trace trace_from_text(const std::string& text, const std::string& source) {
+  const nlohmann::json json = nlohmann::json::parse(text, nullptr, false);
+  if (json.is_discarded()) throw std::invalid_argument("trace " + source + ": not valid JSON (truncated?)");
+  return trace_from_json(json, source);
 }
 
 Replayer::Replayer(const Trace& trace, Allocator& allocator)

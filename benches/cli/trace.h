@@ -35,6 +35,8 @@ Trace record_trace(const RunOptions& options);
 nlohmann::json trace_to_json(const Trace& trace);
 // Throws std::invalid_argument naming `source` and what is wrong.
 Trace trace_from_json(const nlohmann::json& json, const std::string& source);
+// The same from a trace file's text (JSON).
+Trace trace_from_text(const std::string& text, const std::string& source);
 
 // Plays a trace against an allocator: setup once, then steps on demand.
 class Replayer {
