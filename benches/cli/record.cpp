@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fmt/core.h>
@@ -54,14 +55,45 @@ nlohmann::json read_results_file(const std::string& path) {
   if (!in) throw std::runtime_error("cannot read results file '" + path + "': " + std::strerror(errno));
   std::stringstream text;
   text << in.rdbuf();
-  nlohmann::json document = nlohmann::json::parse(text.str(), nullptr, false);
+  return parse_results_text(text.str(), path);
+}
+
+nlohmann::json parse_results_text(const std::string& text, const std::string& path) {
+  nlohmann::json document = nlohmann::json::parse(text, nullptr, false);
   if (document.is_discarded())
     throw std::runtime_error("results file '" + path + "' is not valid JSON (truncated?)");
   if (!document.is_object() || !document.contains("benchmarks") || !document["benchmarks"].is_array())
     throw std::runtime_error("results file '" + path + "' has no \"benchmarks\" list: not a memstrat results file");
-  for (const auto& record : document["benchmarks"])
-    if (!record.is_object() || !record.contains("name") || !record["name"].is_string() || !record.contains("status"))
+  const auto& records = document["benchmarks"];
+  for (std::size_t i = 0; i < records.size(); ++i) {
+    const auto& r = records[i];
+    if (!r.is_object() || !r.contains("name") || !r["name"].is_string() || !r.contains("status") ||
+        !r["status"].is_string())
       throw std::runtime_error("results file '" + path + "' has a record without a name or status");
+    // What resume and the summaries read from a record is checked here, so that they can trust it.
+    const auto bad = [&](const std::string& what) {
+      return std::runtime_error("results file '" + path + "': record " + std::to_string(i) + " (" +
+                                r["name"].get<std::string>() + ") " + what);
+    };
+    const auto is = [&](const char* key, bool (nlohmann::json::*type)() const noexcept) {
+      return r.contains(key) && (r[key].*type)();
+    };
+    for (const char* key : {"run_name", "run_type", "reason", "allocator", "allocator_version"})
+      if (r.contains(key) && !r[key].is_string()) throw bad(std::string("has a \"") + key + "\" that is not a string");
+    if (r.contains("repetition_index") && !r["repetition_index"].is_number_integer())
+      throw bad("has a \"repetition_index\" that is not a whole number");
+    if (r.value("run_type", "") != "iteration") continue;
+    if (!is("run_name", &nlohmann::json::is_string) || !is("config", &nlohmann::json::is_object))
+      throw bad("is a run without a \"run_name\" or \"config\"");
+    if (r.contains("allocator_version") && !r.contains("allocator"))
+      throw bad("has an \"allocator_version\" but no \"allocator\"");
+    if (r["status"] != "ok") continue;
+    const auto& steps = r.value("step_times_ms", nlohmann::json());
+    if (!is("step_ms", &nlohmann::json::is_number) || !steps.is_array() || steps.empty() ||
+        !std::all_of(steps.begin(), steps.end(), [](const nlohmann::json& t) { return t.is_number(); }) ||
+        !r.contains("losses") || !r["config"].contains("batch") || !r["config"]["batch"].is_number())
+      throw bad("is an ok run without its step times, losses or batch");
+  }
   return document;
 }
 

@@ -22,8 +22,12 @@ nlohmann::json results_document(const std::vector<nlohmann::json>& records, cons
 // Throws std::runtime_error naming `what` and the path.
 void write_file_atomically(const std::string& path, const std::string& text, const std::string& what);
 void write_results_file(const std::string& path, const nlohmann::json& document);
-// Reads and checks a results file; throws std::runtime_error naming the file and what is wrong.
+// Reads and checks a results file: every record has a name and a status, and every
+// run (run_type "iteration") has the fields that --resume reads from it, of the right
+// types. Throws std::runtime_error naming the file and what is wrong.
 nlohmann::json read_results_file(const std::string& path);
+// The same from the file's text; `path` names it in errors.
+nlohmann::json parse_results_text(const std::string& text, const std::string& path);
 
 void print_record_summary(const nlohmann::json& record);
 
