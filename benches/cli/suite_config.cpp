@@ -21,7 +21,9 @@ const char* const kAllAllocators = R"(["malloc", "jemalloc", "mimalloc", "tcmall
 
 // The presets, in the same form a config file takes.
 nlohmann::json preset_json(const std::string& name) {
-  const auto all = nlohmann::json::parse(kAllAllocators);
+  nlohmann::json all;
+  for (const auto& spec : nlohmann::json::parse(kAllAllocators))  // less those this build cannot run (sanitizers)
+    if (refused_in_this_build(spec.get<std::string>()).empty()) all.push_back(spec);
   if (name == "quick") {
     // Under a minute: a small vgg-mini, every allocator, every technique once.
     return {{"repeats", 2}, {"steps", 3}, {"warmup", 1}, {"timeout", 120},
@@ -58,6 +60,9 @@ nlohmann::json preset_json(const std::string& name) {
   for (const auto& [preset, what] : preset_names()) known += (known.empty() ? "" : ", ") + preset;
   throw std::invalid_argument("unknown preset '" + name + "' (known: " + known + ")");
 }
+
+// More runs than any suite could finish: a matrix this large is a mistake.
+constexpr std::size_t kMaxRuns = 100000;
 
 struct Where {
   std::string source, key;
@@ -127,31 +132,40 @@ SuiteConfig load_config_file(const std::string& path) {
   if (!in) throw std::invalid_argument("cannot read config file '" + path + "'");
   std::stringstream text;
   text << in.rdbuf();
-  nlohmann::json config;
   const bool toml_file = path.size() >= 5 && path.substr(path.size() - 5) == ".toml";
-  if (toml_file) {
+  return parse_config_text(text.str(), path, toml_file);
+}
+
+SuiteConfig parse_config_text(const std::string& text, const std::string& source, bool toml) {
+  nlohmann::json config;
+  if (toml) {
     try {
-      const toml::table table = toml::parse(text.str(), path);
+      const toml::table table = toml::parse(text, source);
       std::stringstream as_json;
       as_json << toml::json_formatter{table};
       config = nlohmann::json::parse(as_json.str());
     } catch (const toml::parse_error& e) {
-      throw std::invalid_argument("config " + path + ": line " + std::to_string(e.source().begin.line) + ", column " +
-                                  std::to_string(e.source().begin.column) + ": " + std::string(e.description()));
+      throw std::invalid_argument("config " + source + ": line " + std::to_string(e.source().begin.line) +
+                                  ", column " + std::to_string(e.source().begin.column) + ": " +
+                                  std::string(e.description()));
+    } catch (const nlohmann::json::exception& e) {  // toml++'s JSON that nlohmann cannot read back
+      throw std::invalid_argument("config " + source + ": values that JSON cannot hold (" + e.what() + ")");
     }
   } else {
     try {
-      config = nlohmann::json::parse(text.str());
+      config = nlohmann::json::parse(text);
     } catch (const nlohmann::json::parse_error& e) {
       // Turn the byte offset into a line number for the reader.
-      const std::string s = text.str();
-      const std::size_t upto = std::min<std::size_t>(e.byte, s.size());
-      const auto line = 1 + std::count(s.begin(), s.begin() + std::ptrdiff_t(upto), '\n');
-      throw std::invalid_argument("config " + path + ": line " + std::to_string(line) + ": not valid JSON (" +
+      const std::size_t upto = std::min<std::size_t>(e.byte, text.size());
+      const auto line = 1 + std::count(text.begin(), text.begin() + std::ptrdiff_t(upto), '\n');
+      throw std::invalid_argument("config " + source + ": line " + std::to_string(line) + ": not valid JSON (" +
+                                  std::string(e.what()).substr(std::string(e.what()).find(']') + 2) + ")");
+    } catch (const nlohmann::json::exception& e) {  // a number too large for a double, ...
+      throw std::invalid_argument("config " + source + ": not valid JSON (" +
                                   std::string(e.what()).substr(std::string(e.what()).find(']') + 2) + ")");
     }
   }
-  return parse_config(config, path);
+  return parse_config(config, source);
 }
 
 SuiteConfig parse_config(const nlohmann::json& config, const std::string& source) {
@@ -175,6 +189,7 @@ SuiteConfig parse_config(const nlohmann::json& config, const std::string& source
   if (!matrix.is_array() || matrix.empty()) throw top.at("matrix").fail("expected a list of [[matrix]] entries");
 
   std::set<std::string> seen;
+  std::size_t listed = 0;  // runs the entries list, those listed twice included
   for (std::size_t g = 0; g < matrix.size(); ++g) {
     const Where w = top.at("matrix").at(g);
     const auto& entry = matrix[g];
@@ -213,6 +228,14 @@ SuiteConfig parse_config(const nlohmann::json& config, const std::string& source
     for (std::size_t i = 0; i < techniques.size(); ++i)
       check_name(w.at("techniques").at(i), [&] { make_techniques(techniques[i]); });
 
+    // A few hundred bytes of lists can ask for billions of runs: refuse before building them.
+    std::size_t runs = 1;
+    for (const std::size_t n : {models.size(), batches.size(), threads.size(), allocators.size(), techniques.size()})
+      runs = n > kMaxRuns / runs ? kMaxRuns + 1 : runs * n;
+    if (runs > kMaxRuns - listed)
+      throw w.fail("more than " + std::to_string(kMaxRuns) +
+                   " runs in the suite (models x batches x threads x allocators x techniques)");
+    listed += runs;
     for (const auto& model : models)
       for (int batch : batches)
         for (int t : threads)

@@ -48,6 +48,8 @@ std::vector<std::pair<std::string, std::string>> preset_names();
 // Throws std::invalid_argument naming the key or line that is wrong.
 SuiteConfig load_preset(const std::string& name);
 SuiteConfig load_config_file(const std::string& path);
+// The same from the file's text: TOML when `toml`, JSON otherwise; `source` names it in errors.
+SuiteConfig parse_config_text(const std::string& text, const std::string& source, bool toml);
 SuiteConfig parse_config(const nlohmann::json& config, const std::string& source);
 
 }  // namespace memstrat::cli
