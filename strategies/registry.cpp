@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include "strategies/factories.h"
+#include "strategies/sanitizer.h"
 
 namespace memstrat {
 
@@ -80,9 +81,19 @@ static std::string check_preload_path(std::string_view option) {
   return real;
 }
 
+std::string refused_in_this_build(std::string_view spec) {
+  const auto& entry = find_entry(spec);
+  if (kAddressSanitizer && entry.process_wide)
+    return "allocator '" + std::string(entry.name) +
+           "' cannot run in a sanitizer build (MEMSTRAT_SANITIZE): AddressSanitizer owns malloc, so nothing can "
+           "be preloaded in front of it; use a plain build";
+  return {};
+}
+
 std::string preload_library(std::string_view spec) {
   const auto& entry = find_entry(spec);
   if (!entry.process_wide) return {};
+  if (const std::string refusal = refused_in_this_build(spec); !refusal.empty()) throw SpecError(refusal);
   if (entry.name == "preload") return check_preload_path(split_spec(spec).second);
   if (entry.library.empty())
     throw SpecError("allocator '" + std::string(entry.name) +

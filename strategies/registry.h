@@ -34,12 +34,20 @@ struct AllocatorEntry {
 
 const std::vector<AllocatorEntry>& allocator_entries();
 
+// Why the strategy a spec names cannot run in this build at all, in one line;
+// empty when it can. A sanitizer build refuses every process-wide allocator:
+// AddressSanitizer's runtime owns malloc there, and nothing can be preloaded in
+// front of it. (A process-wide allocator whose library was not found is another
+// matter: installing it is the fix, and preload_library says so.) Throws
+// SpecError when the spec names no strategy.
+std::string refused_in_this_build(std::string_view spec);
+
 // Builds the strategy a spec names; throws SpecError with a one-line message.
 std::unique_ptr<Allocator> make_allocator(std::string_view spec);
 
 // For a process-wide allocator, the shared library to preload into the run's
 // process; empty for in-process strategies. Throws SpecError when the spec is
-// unknown or its library was not found at build time.
+// unknown, refused in this build, or its library was not found at build time.
 std::string preload_library(std::string_view spec);
 
 // Splits "name:option" into its parts; the option is empty when absent.
