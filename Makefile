@@ -3,7 +3,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all setup build test bench charts clean
+.PHONY: all setup build test test-asan bench charts clean
 
 all: build
 
@@ -18,6 +18,18 @@ build: setup $(BUILD)/CMakeCache.txt
 
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+# The whole test suite under AddressSanitizer (leaks included) and
+# UndefinedBehaviorSanitizer, in its own build directory: the first report
+# stops the process that made it, with its stack, and fails the test.
+ASAN_BUILD ?= build-asan
+ASAN_OPTIONS_TEST ?= detect_leaks=1:halt_on_error=1:strict_string_checks=1:check_initialization_order=1
+UBSAN_OPTIONS_TEST ?= halt_on_error=1:print_stacktrace=1
+test-asan: setup
+	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Release -DMEMSTRAT_SANITIZE=ON $(CMAKE_FLAGS)
+	cmake --build $(ASAN_BUILD) -j $(JOBS) --target memstrat-tests
+	cd $(ASAN_BUILD) && ASAN_OPTIONS=$(ASAN_OPTIONS_TEST) UBSAN_OPTIONS=$(UBSAN_OPTIONS_TEST) \
+	  ctest --output-on-failure -j $(JOBS)
 
 clean:
 	rm -rf $(BUILD)

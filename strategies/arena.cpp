@@ -46,12 +46,17 @@
 // reserved_bytes() = persistent bytes (request sizes rounded up to their
 // alignment) + all chunks of the step regions;
 // allocated_bytes() = persistent bytes + bump offsets in use.
+// Under AddressSanitizer (sanitizer.h) a chunk is poisoned except the requested
+// bytes of each buffer bumped out of it; a freed buffer is poisoned at once
+// (it is not reused before its region is rewound) and a rewind poisons the
+// whole chunk again. The slack past a persistent buffer's size is poisoned too.
 #include <algorithm>
 #include <cstdint>
 #include <cstdlib>
 
 #include "strategies/factories.h"
 #include "strategies/registry.h"
+#include "strategies/sanitizer.h"
 
 namespace memstrat {
 
@@ -91,6 +96,7 @@ class BumpRegion {
       chunk.base = static_cast<char*>(std::aligned_alloc(kChunkAlign, capacity));
       if (chunk.base == nullptr) return nullptr;
       chunk.capacity = capacity;
+      poison_memory(chunk.base, capacity);
       spills_.push_back(chunk);
       ++spill_chunks_;
       pointer = bump(spills_.back(), bytes, align);
@@ -115,9 +121,14 @@ class BumpRegion {
   bool release_one() { return --live_ == 0; }
   std::size_t live() const { return live_; }
 
+  // A buffer bumped out of this region died: nothing may touch it until the rewind.
+  static void retire(void* pointer, std::size_t bytes) { poison_memory(pointer, bytes); }
+
   void rewind() {
-    main_.offset = 0;
-    for (Chunk& c : spills_) c.offset = 0;
+    for_each_chunk([](Chunk& c) {
+      poison_memory(c.base, c.offset);
+      c.offset = 0;
+    });
     virtual_offset_ = 0;
   }
 
@@ -134,6 +145,7 @@ class BumpRegion {
       main_.base = static_cast<char*>(std::aligned_alloc(kChunkAlign, capacity));
       // Without it the next step spills again: slower, but safe.
       main_.capacity = main_.base != nullptr ? capacity : 0;
+      poison_memory(main_.base, main_.capacity);
       grew = had_main && main_.capacity > 0;
     }
     high_water_ = 0;
@@ -164,13 +176,23 @@ class BumpRegion {
     const std::uintptr_t start = (base + c.offset + align - 1) / align * align;
     if (start - base > c.capacity || c.capacity - (start - base) < bytes) return nullptr;
     c.offset = start - base + bytes;
+    unpoison_memory(c.base + (start - base), bytes);
     return c.base + (start - base);
   }
 
+  template <typename Function>
+  void for_each_chunk(Function function) {
+    function(main_);
+    for (Chunk& c : spills_) function(c);
+  }
+
+  // Back to the C library as it came: unpoisoned.
   void release_all() {
-    std::free(main_.base);
+    for_each_chunk([](Chunk& c) {
+      unpoison_memory(c.base, c.capacity);
+      std::free(c.base);
+    });
     main_ = Chunk{};
-    for (Chunk& c : spills_) std::free(c.base);
     spills_.clear();
   }
 
@@ -264,6 +286,7 @@ class ArenaAllocator final : public Allocator {
       const std::size_t size = round_up(request.bytes, request.align);
       void* pointer = std::aligned_alloc(request.align, size);
       if (pointer != nullptr) persistent_bytes_ += size;
+      hand_out(pointer, request.bytes, size);
       return pointer;
     }
     BumpRegion& target = region_for(request);
@@ -276,11 +299,13 @@ class ArenaAllocator final : public Allocator {
   void do_deallocate(void* pointer, const AllocRequest& request) noexcept override {
     for (const auto& r : regions_) {
       if (!r->owns(pointer)) continue;
+      BumpRegion::retire(pointer, request.bytes);
       // `arena` rewinds at step end only; `:separate` as soon as a region empties.
       if (r->release_one() && separate_) r->rewind();
       return;
     }
     persistent_bytes_ -= round_up(request.bytes, request.align);
+    unpoison_memory(pointer, round_up(request.bytes, request.align));
     std::free(pointer);
   }
 

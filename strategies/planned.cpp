@@ -24,6 +24,9 @@
 //   counted, the first one noted by step and index.
 // reserved_bytes() = slab + bytes of plain allocations alive (rounded to their
 // alignment); allocated_bytes() = bytes of live buffers as requested.
+// Under AddressSanitizer (sanitizer.h) the slab is poisoned except the
+// requested bytes of each live slab buffer, and the slack past a plain
+// allocation's requested size is poisoned too.
 #include "strategies/planned.h"
 
 #include <algorithm>
@@ -35,6 +38,7 @@
 
 #include "strategies/factories.h"
 #include "strategies/registry.h"
+#include "strategies/sanitizer.h"
 
 namespace memstrat {
 
@@ -109,7 +113,10 @@ namespace {
 class PlannedAllocator final : public Allocator {
  public:
   PlannedAllocator() : Allocator("planned") {}
-  ~PlannedAllocator() override { std::free(slab_); }
+  ~PlannedAllocator() override {
+    unpoison_memory(slab_, slab_capacity_);
+    std::free(slab_);
+  }
 
   std::optional<std::size_t> reserved_bytes() const override { return slab_capacity_ + plain_bytes_; }
   std::optional<std::size_t> allocated_bytes() const override { return live_bytes_; }
@@ -176,6 +183,7 @@ class PlannedAllocator final : public Allocator {
     char* p = static_cast<char*>(pointer);
     if (slab_ != nullptr && p >= slab_ && p < slab_ + slab_capacity_) {
       slab_live_.erase(std::size_t(p - slab_));
+      poison_memory(p, request.bytes);
       return;
     }
     if (mode_ == Mode::recording) {
@@ -186,6 +194,7 @@ class PlannedAllocator final : public Allocator {
       }
     }
     plain_bytes_ -= align_up(request.bytes, request.align);
+    unpoison_memory(pointer, align_up(request.bytes, request.align));
     std::free(pointer);
   }
 
@@ -194,6 +203,7 @@ class PlannedAllocator final : public Allocator {
     const std::size_t size = align_up(request.bytes, request.align);
     void* pointer = std::aligned_alloc(request.align, size);
     if (pointer != nullptr) plain_bytes_ += size;
+    hand_out(pointer, request.bytes, size);
     return pointer;
   }
 
@@ -207,6 +217,7 @@ class PlannedAllocator final : public Allocator {
                          (next == slab_live_.begin() || std::prev(next)->second <= begin);
       if (clear) {
         slab_live_.emplace(begin, end);
+        unpoison_memory(slab_ + begin, request.bytes);
         return slab_ + begin;
       }
     }
@@ -230,6 +241,7 @@ class PlannedAllocator final : public Allocator {
       // Without a slab every later request falls back: slower and counted, but safe.
       slab_ = static_cast<char*>(std::aligned_alloc(max_align, capacity));
       slab_capacity_ = slab_ != nullptr ? capacity : 0;
+      poison_memory(slab_, slab_capacity_);
     }
   }
 

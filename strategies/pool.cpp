@@ -27,6 +27,9 @@
 //   same is done once before retrying (PyTorch frees its cache on OOM too).
 // reserved_bytes() = bytes in segments; allocated_bytes() = bytes of blocks in
 // use (rounded sizes, padding included).
+// Under AddressSanitizer (sanitizer.h) a segment is poisoned except the
+// requested bytes of each block in use: free blocks, the padding before an
+// aligned pointer and the rounding after the requested size are all caught.
 #include <sys/mman.h>
 
 #include <algorithm>
@@ -39,6 +42,7 @@
 
 #include "strategies/factories.h"
 #include "strategies/registry.h"
+#include "strategies/sanitizer.h"
 
 namespace memstrat {
 
@@ -114,6 +118,7 @@ class PoolAllocator final : public Allocator {
         delete b;
         b = next;
       }
+      unpoison_memory(s.base, s.size);
       ::munmap(s.base, s.size);
     }
     for (Block* b : spare_blocks_) delete b;
@@ -160,6 +165,7 @@ class PoolAllocator final : public Allocator {
     const auto address = reinterpret_cast<std::uintptr_t>(block->ptr);
     char* pointer = block->ptr + (align - address % align) % align;
     live_.emplace(pointer, block);
+    unpoison_memory(pointer, request.bytes);
     return pointer;
   }
 
@@ -168,6 +174,7 @@ class PoolAllocator final : public Allocator {
     if (it == live_.end()) return;  // not ours: nothing sensible to do in a noexcept path
     Block* block = it->second;
     live_.erase(it);
+    poison_memory(block->ptr, block->size);
     block->in_use = false;
     allocated_bytes_ -= block->size;
     FreeBlocks& pool = block->segment->small ? small_free_ : large_free_;
@@ -212,6 +219,7 @@ class PoolAllocator final : public Allocator {
       mapped = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (mapped == MAP_FAILED)
       fail(request, "mmap of a " + std::to_string(size) + "-byte segment failed: " + std::strerror(errno));
+    poison_memory(mapped, size);
     Segment& segment = segments_.emplace_back();
     segment.base = static_cast<char*>(mapped);
     segment.size = size;
@@ -264,6 +272,8 @@ class PoolAllocator final : public Allocator {
       }
       (it->small ? small_free_ : large_free_).erase(it->first);
       recycle_block(it->first);
+      // The next mapping at these addresses, ours or not, must start addressable.
+      unpoison_memory(it->base, it->size);
       ::munmap(it->base, it->size);
       released += it->size;
       reserved_bytes_ -= it->size;

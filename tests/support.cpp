@@ -39,4 +39,14 @@ CliResult run_cli(const std::string& args, const std::string& env) {
   return {code, slurp(out), slurp(err)};
 }
 
+CliResult run_program(const std::string& program, const std::string& args, const std::string& env) {
+  TempDir dir;
+  const std::string out = dir.path("out"), err = dir.path("err");
+  const std::string command = (env.empty() ? "" : "env " + env + " ") + program + " " + args + " >" + out + " 2>" +
+                              err + " </dev/null";
+  const int status = std::system(command.c_str());
+  const int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return {code, slurp(out), slurp(err)};
+}
+
 }  // namespace memstrat::test
