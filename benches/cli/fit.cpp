@@ -9,9 +9,11 @@
 
 #include <ctime>
 #include <filesystem>
+#include <memory>
 
 #include "benches/cli/commands.h"
 #include "benches/cli/machine.h"
+#include "benches/cli/preflight.h"
 #include "benches/cli/preload.h"
 #include "benches/cli/record.h"
 #include "benches/cli/suite.h"
@@ -88,14 +90,17 @@ Command add_fit(CLI::App& app) {
   auto steps = std::make_shared<int>(2);
   auto max_batch = std::make_shared<int>(4096);
   auto out = std::make_shared<std::string>();
-  c->add_option("--budget", *budget, "memory budget, e.g. 1GiB or 512MiB")->required();
+  c->add_option("--budget", *budget, std::string("memory budget, e.g. 1GiB or 512MiB (") + kSizeForms + ")")
+      ->required()
+      ->check(byte_size());
   c->add_option("--allocs", *allocs,
                 "allocators to try (default: malloc jemalloc mimalloc tcmalloc arena pool mmap planned, each "
                 "without techniques, and malloc with each technique)");
   c->add_option("--techs", *techs, "technique sets to try with every allocator given, e.g. none bf16 bf16,recompute");
-  c->add_option("--steps", *steps, "steps a batch must train within the budget")->check(CLI::Range(1, 100))->capture_default_str();
-  c->add_option("--max-batch", *max_batch, "largest batch to consider")->check(CLI::Range(1, 1 << 20))->capture_default_str();
-  c->add_option("--out", *out, "results file (default: results/fit-<host>-<date>.json)");
+  c->add_option("--steps", *steps, "steps a batch must train within the budget")->check(whole_number(1, 100))->capture_default_str();
+  c->add_option("--max-batch", *max_batch, "largest batch to consider")->check(whole_number(1, 1 << 20))->capture_default_str();
+  c->add_option("--out", *out, "results file (default: results/fit-<host>-<date>.json)")
+      ->check(writable_path("results file"));
   return [=]() {
     SuiteConfig probe;
     probe.budget_bytes = parse_size(*budget);
@@ -116,14 +121,37 @@ Command add_fit(CLI::App& app) {
     }
     for (const auto& [a, t] : combos) {
       if (preload_library(a).empty()) make_allocator(a);
-      make_techniques(t);
+      if (const int accum = make_techniques(t).accum; accum > *max_batch)
+        throw std::invalid_argument(fmt::format("{} needs a batch of at least {}, more than --max-batch {}", t, accum,
+                                                *max_batch));
     }
+    // A budget under what the model holds before any step is a mistake, not a finding.
+    if (const std::size_t state = model_state_bytes(base); state > *probe.budget_bytes)
+      throw std::invalid_argument(fmt::format(
+          "--budget {} ({}) is smaller than what {} holds before its first step at any batch ({}: parameters, "
+          "gradients, optimizer state; estimator): nothing can train within it",
+          *budget, format_bytes(double(*probe.budget_bytes)), base.model, format_bytes(double(state))));
+    std::string path = *out;
+    if (path.empty()) {
+      std::filesystem::create_directories("results");
+      char date[32];
+      const std::time_t now = std::time(nullptr);
+      std::strftime(date, sizeof date, "%Y-%m-%d", std::localtime(&now));
+      path = "results/fit-" + host_name() + "-" + date + ".json";
+    }
+    check_output_path(path, "results file");  // before the first probe, not after the last
     const Model model = build_model(model_spec(base));
-    fmt::print("largest batch within {} for {} ({}x{}x{}), {} steps per probe, budget enforced by {}\n", *budget,
-               base.model, model.input.c, model.input.h, model.input.w, *steps, budget_enforcement());
+    fmt::print("largest batch within {} ({}) for {} ({}x{}x{}), {} steps per probe, budget enforced by {}\n", *budget,
+               format_bytes(double(*probe.budget_bytes)), base.model, model.input.c, model.input.h, model.input.w,
+               *steps, budget_enforcement());
     char work_template[] = "/tmp/memstrat-fit-XXXXXX";
     const char* work = ::mkdtemp(work_template);
     if (work == nullptr) throw std::runtime_error("cannot make a working directory in /tmp");
+    // Removed however the search ends.
+    const std::unique_ptr<const char, void (*)(const char*)> remove_work(work, [](const char* dir) {
+      std::error_code ignored;
+      std::filesystem::remove_all(dir, ignored);
+    });
     install_interrupt_handler();
     std::vector<FitResult> results;
     fmt::print("{:<28} {:>8} {:>10} {:>10} {:>11} {:>7}\n", "strategy", "batch", "step ms", "samples/s", "peak RSS",
@@ -139,7 +167,6 @@ Command add_fit(CLI::App& app) {
       std::fflush(stdout);
       results.push_back(std::move(r));
     }
-    std::filesystem::remove_all(work);
 
     nlohmann::json fit = {{"budget_bytes", *probe.budget_bytes}, {"model", base.model}, {"image", model.input.h},
                           {"steps", *steps}, {"results", nlohmann::json::array()}};
@@ -165,14 +192,6 @@ Command add_fit(CLI::App& app) {
                  fastest->record["samples_per_s"].get<double>());
     } else {
       fmt::print("nothing fits: not even batch 1 trains within {}\n", *budget);
-    }
-    std::string path = *out;
-    if (path.empty()) {
-      std::filesystem::create_directories("results");
-      char date[32];
-      const std::time_t now = std::time(nullptr);
-      std::strftime(date, sizeof date, "%Y-%m-%d", std::localtime(&now));
-      path = "results/fit-" + host_name() + "-" + date + ".json";
     }
     nlohmann::json context = machine_context();
     context["command_line"] = command_line_text();

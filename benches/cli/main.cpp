@@ -1,6 +1,7 @@
 // memstrat: measures how memory strategies change the peak memory and the
 // speed of a real training loop. See `memstrat --help`.
 #include <CLI/CLI.hpp>
+#include <csignal>
 #include <cstdio>
 #include <exception>
 #include <string>
@@ -11,11 +12,25 @@
 
 int main(int argc, char** argv) {
   memstrat::cli::remember_command_line(argc, argv);
+  // Past a file-size limit (ulimit -f), a write then fails with EFBIG and is reported
+  // in one line, instead of the signal killing the process without a word.
+  std::signal(SIGXFSZ, SIG_IGN);
   CLI::App app{"memstrat: which memory strategy lets a training run fit, and what it costs in time"};
   app.require_subcommand(1);
   // Bad input is answered in one line, like every other error.
   app.failure_message([](const CLI::App* failed, const CLI::Error& e) {
-    const std::string where = failed->get_parent() ? "memstrat " + failed->get_name() : "memstrat";
+    // The help to point at is the deepest subcommand named on the command line ("memstrat trace record").
+    std::string where = "memstrat";
+    for (const CLI::App* command = failed; command != nullptr;) {
+      const CLI::App* parent = command;
+      command = nullptr;
+      for (const CLI::App* sub : parent->get_subcommands())
+        if (sub->count() > 0) {
+          where += " " + sub->get_name();
+          command = sub;
+          break;
+        }
+    }
     return "memstrat: error: " + std::string(e.what()) + " (see: " + where + " --help)\n";
   });
   std::vector<std::pair<CLI::App*, memstrat::cli::Command>> commands;
@@ -40,6 +55,25 @@ int main(int argc, char** argv) {
   }
   if (argc > 1 && argv[1][0] != '-' && !named) {
     std::fprintf(stderr, "memstrat: error: unknown command '%s' (known: %s)\n", argv[1], known.c_str());
+    return 2;
+  }
+  // The same one level down ("memstrat trace nosuch").
+  for (const auto* sub : app.get_subcommands({}))
+    if (argc > 2 && sub->get_name() == argv[1] && argv[2][0] != '-' && !sub->get_subcommands({}).empty()) {
+      std::string names;
+      bool found = false;
+      for (const auto* inner : sub->get_subcommands({})) {
+        names += (names.empty() ? "" : ", ") + inner->get_name();
+        found = found || inner->get_name() == argv[2];
+      }
+      if (!found) {
+        std::fprintf(stderr, "memstrat: error: unknown command '%s %s' (known: %s)\n", argv[1], argv[2], names.c_str());
+        return 2;
+      }
+    }
+  if (argc > 1 && argv[1][0] == '-' && std::string(argv[1]) != "-h" && std::string(argv[1]) != "--help") {
+    std::fprintf(stderr, "memstrat: error: unknown option '%s': a command comes first (known: %s)\n", argv[1],
+                 known.c_str());
     return 2;
   }
   try {

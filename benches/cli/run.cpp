@@ -7,16 +7,14 @@
 #include <fmt/core.h>
 
 #include <algorithm>
-#include <chrono>
-#include <csignal>
-#include <cstdlib>
-#include <thread>
 #include <cmath>
-#include <fstream>
+#include <memory>
 
 #include "benches/cli/commands.h"
+#include "benches/cli/faults.h"
 #include "benches/cli/machine.h"
 #include "benches/cli/measure.h"
+#include "benches/cli/preflight.h"
 #include "benches/cli/preload.h"
 #include "benches/cli/probe.h"
 #include "benches/cli/record.h"
@@ -25,22 +23,6 @@
 namespace memstrat::cli {
 
 namespace {
-
-// Fault injection for the suite's tests: MEMSTRAT_FAULT=segv|kill|hang|exit@STEP makes
-// the run fail that way when that step (counted from 1) begins.
-void inject_fault(int step) {
-  const char* fault = std::getenv("MEMSTRAT_FAULT");
-  if (fault == nullptr) return;
-  const std::string spec = fault;
-  const auto at = spec.find('@');
-  if (at == std::string::npos || std::atoi(spec.c_str() + at + 1) != step) return;
-  const std::string kind = spec.substr(0, at);
-  if (kind == "segv") std::raise(SIGSEGV);
-  if (kind == "kill") std::raise(SIGKILL);
-  if (kind == "exit") throw std::runtime_error("injected failure at step " + std::to_string(step));
-  if (kind == "hang")
-    for (;;) std::this_thread::sleep_for(std::chrono::seconds(1));
-}
 
 double percentile(std::vector<double> values, double q) {
   std::sort(values.begin(), values.end());
@@ -74,6 +56,10 @@ nlohmann::json measure_run(const RunOptions& options, int warmup, bool keep_time
   const AllocStats before = allocator.stats();
   AllocatorProbe probe(allocator);
   allocator.set_observer(&probe);
+  // The probe goes before the session does: a step that throws must not leave the
+  // allocator pointing at it while the session's buffers are freed.
+  const std::unique_ptr<Allocator, void (*)(Allocator*)> detach_probe(
+      &allocator, [](Allocator* a) { a->set_observer(nullptr); });
   RssSampler sampler;
   const ProcessMemory baseline = read_process_memory();
   const bool mark_reset = reset_peak_rss();
@@ -85,7 +71,7 @@ nlohmann::json measure_run(const RunOptions& options, int warmup, bool keep_time
   double cpu_from = times_before.cpu_ms;
   for (int i = 0; i < warmup + options.steps; ++i) {
     if (i == warmup) measured_from = allocator.stats(), cpu_from = read_process_times().cpu_ms;
-    inject_fault(i + 1);
+    inject_step_fault(i + 1);
     const StepResult r = session->trainer->step();
     sampler.mark_step();
     losses.push_back(r.loss);
@@ -164,9 +150,10 @@ Command add_run(CLI::App& app) {
   auto json_path = std::make_shared<std::string>();
   auto timeline = std::make_shared<bool>(true);
   c->add_option("--warmup", *warmup, "steps run before timing starts (they count for memory)")
-      ->check(CLI::Range(0, 1000))
+      ->check(whole_number(0, 1000))
       ->capture_default_str();
-  c->add_option("--json", *json_path, "write the results file here (Google Benchmark's shape)");
+  c->add_option("--json", *json_path, "write the results file here (Google Benchmark's shape)")
+      ->check(writable_path("results file"));
   c->add_flag("!--no-timeline", *timeline, "leave the RSS timeline out of the record");
   return [options, warmup, json_path, timeline]() {
     ensure_preloaded(options->alloc);

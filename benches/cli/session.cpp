@@ -4,26 +4,54 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <fmt/core.h>
 
+#include "benches/cli/faults.h"
+#include "benches/cli/preflight.h"
 #include "strategies/registry.h"
 
 namespace memstrat::cli {
+
+CLI::Validator whole_number(std::uint64_t low, std::uint64_t high) {
+  return CLI::Validator(
+      [low, high](std::string& text) -> std::string {
+        const std::string expected = fmt::format("expected a whole number from {} to {}, got '{}'", low, high, text);
+        if (text.empty() || text.find_first_not_of("0123456789") != std::string::npos) return expected;
+        errno = 0;
+        const unsigned long long value = std::strtoull(text.c_str(), nullptr, 10);
+        if (errno == ERANGE || value < low || value > high) return expected;
+        return {};
+      },
+      fmt::format("{}..{}", low, high));
+}
+
+CLI::Validator positive_number(double high) {
+  return CLI::Validator(
+      [high](std::string& text) -> std::string {
+        char* end = nullptr;
+        const double value = std::strtod(text.c_str(), &end);
+        if (text.empty() || *end != '\0' || !std::isfinite(value) || value <= 0.0 || value > high)
+          return fmt::format("expected a positive number up to {}, got '{}'", high, text);
+        return {};
+      },
+      fmt::format("(0, {}]", high));
+}
 
 void add_config_options(CLI::App& c, RunOptions& o) {
   // A repeated option takes its last value, as most command lines do.
   c.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   c.add_option("--model,-m", o.model, "model: mlp[:W,W,...], vgg-mini, vgg16, deepconv[:L]")->capture_default_str();
   c.add_option("--image", o.image, "input height and width in pixels (default: 224 for vgg16, else 32)")
-      ->check(CLI::Range(1, 4096));
-  c.add_option("--channels", o.channels, "channels of deepconv's layers (default 64)")->check(CLI::Range(1, 4096));
+      ->check(whole_number(1, 4096));
+  c.add_option("--channels", o.channels, "channels of deepconv's layers (default 64)")->check(whole_number(1, 4096));
   c.add_option("--classes", o.classes, "number of classes (default: 1000 for vgg16, else 10)")
-      ->check(CLI::Range(2, 100000));
-  c.add_option("--batch,-b", o.batch, "samples per optimizer step")->check(CLI::Range(1, 1 << 20))->capture_default_str();
-  c.add_option("--threads,-t", o.threads, "OpenMP threads (default: every core)")->check(CLI::Range(1, 1024));
+      ->check(whole_number(2, 100000));
+  c.add_option("--batch,-b", o.batch, "samples per optimizer step")->check(whole_number(1, 1 << 20))->capture_default_str();
+  c.add_option("--threads,-t", o.threads, "OpenMP threads (default: every core)")->check(whole_number(1, 1024));
   c.add_option("--optimizer", o.optimizer, "sgd (momentum 0.9, weight decay 5e-4) or adam")
       ->check(CLI::IsMember({"sgd", "adam"}))
       ->capture_default_str();
@@ -33,12 +61,13 @@ void add_config_options(CLI::App& c, RunOptions& o) {
 
 void add_run_options(CLI::App& c, RunOptions& o) {
   add_config_options(c, o);
-  c.add_option("--steps,-s", o.steps, "optimizer steps to run")->check(CLI::Range(1, 100000000))->capture_default_str();
-  c.add_option("--seed", o.seed, "seed of the data and the initial weights")->capture_default_str();
-  c.add_option("--lr", o.lr, "learning rate (default: 0.001 for adam; for sgd 0.01, 0.001 for vgg16)");
+  c.add_option("--steps,-s", o.steps, "optimizer steps to run")->check(whole_number(1, 100000000))->capture_default_str();
+  c.add_option("--seed", o.seed, "seed of the data and the initial weights")->check(whole_number(0, UINT64_MAX))->capture_default_str();
+  c.add_option("--lr", o.lr, "learning rate (default: 0.001 for adam; for sgd 0.01, 0.001 for vgg16)")
+      ->check(positive_number(100));
   c.add_option("--data", o.data, "dataset file; generated there when absent (default: a temporary file)");
   c.add_option("--samples", o.samples, "samples in a generated dataset (default: up to 2048, about 256 MiB at most)")
-      ->check(CLI::Range(std::uint64_t(1), std::uint64_t(1) << 40));
+      ->check(whole_number(1, std::uint64_t(1) << 40));
   c.add_option("--data-mode", o.data_mode, "how the training set is held: memory, mmap or stream")
       ->check(CLI::IsMember({"memory", "mmap", "stream"}))
       ->capture_default_str();
@@ -63,6 +92,12 @@ TrainOptions train_options(const RunOptions& o, const TechniqueSet& techniques, 
   else t.optimizer.lr = t.optimizer.kind == OptimizerKind::adam ? 1e-3f : model.default_sgd_lr;
   t.accum = techniques.accum;
   t.recompute_segment = techniques.recompute_segment < 0 ? default_recompute_segment(layers) : techniques.recompute_segment;
+  if (t.accum > o.batch)
+    throw std::invalid_argument(fmt::format("accum:{} is more micro-batches than the batch of {} has samples", t.accum, o.batch));
+  if (techniques.recompute_segment >= layers)
+    throw std::invalid_argument(fmt::format(
+        "recompute:{}: segments of {} layers cover all {} layers of {}, so nothing would be recomputed (use 1 to {})",
+        techniques.recompute_segment, techniques.recompute_segment, layers, model.name, layers - 1));
   if (o.batch % t.accum != 0)
     throw std::invalid_argument(fmt::format("accum:{} does not divide the batch of {} into equal micro-batches", t.accum, o.batch));
   omp_set_num_threads(o.threads > 0 ? o.threads : omp_get_num_procs());
@@ -106,20 +141,26 @@ std::unique_ptr<Session> open_session(const RunOptions& o) {
   s->techniques = make_techniques(o.tech);
   s->store = s->techniques.store ? std::move(s->techniques.store) : std::make_unique<ActivationStore>();
   s->train = train_options(o, s->techniques, s->model);
+  requested_fault();  // a malformed MEMSTRAT_FAULT is refused before anything runs
+
+  // What cannot fit is refused before it takes anything: the estimator's figure is a floor.
+  const MemoryNeed need = memory_need(o, s->model);
+  const std::size_t available = available_memory_bytes();
+  if (const std::string shortfall = memory_shortfall(need, available); !shortfall.empty())
+    throw std::runtime_error(fmt::format("{} batch {}{} {}: refused; {}", o.model, o.batch,
+                                         o.tech == "none" ? "" : " with " + o.tech, shortfall, memory_advice(need, available)));
 
   // The dataset: the named file, generated when absent; else a temporary one.
-  DatasetInfo info;
-  info.channels = s->model.input.c, info.height = s->model.input.h, info.width = s->model.input.w;
-  info.classes = s->model.classes;
-  info.seed = o.seed;
-  const std::uint64_t by_size = std::max<std::uint64_t>(1, (256ull << 20) / info.sample_bytes());
-  info.samples = o.samples > 0 ? o.samples : std::max<std::uint64_t>(o.batch, std::min<std::uint64_t>(2048, by_size));
+  const DatasetInfo info = planned_dataset(o, s->model);
   std::string path = o.data;
   if (path.empty()) {
     s->temp_data = TempFile(temp_dataset_path());
     path = s->temp_data.path();
   }
-  if (path == s->temp_data.path() || !file_exists(path)) generate_dataset(path, info);
+  if (path == s->temp_data.path() || !file_exists(path)) {
+    check_disk_space(path, info);
+    generate_dataset(path, info);
+  }
   s->data = open_batch_source(path, parse_data_mode(o.data_mode), o.batch);
   // Once open, a temporary dataset needs no name: unlinked now, it goes away even
   // when the run is killed (SIGKILL, a budget's OOM kill, a timeout).
@@ -127,6 +168,7 @@ std::unique_ptr<Session> open_session(const RunOptions& o) {
 
   s->model.init(*s->allocator, o.seed);
   s->trainer = std::make_unique<Trainer>(s->model, *s->allocator, *s->store, *s->data, s->train);
+  arm_allocation_fault(*s->allocator);  // counted from the first training step's first request
   return s;
 }
 

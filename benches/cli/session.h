@@ -35,6 +35,11 @@ struct RunOptions {
   std::string data_mode = "memory";
 };
 
+// Checks of an option's text, as the command line is read. CLI11's own would read
+// "-1" into an unsigned option as its wrapped value, or "abc" as "not in range".
+CLI::Validator whole_number(std::uint64_t low, std::uint64_t high);
+CLI::Validator positive_number(double high);
+
 // The options that name a configuration (model, batch, threads, optimizer, techniques).
 void add_config_options(CLI::App& command, RunOptions& options);
 // Those, and what a run needs besides (steps, seed, data, allocator).

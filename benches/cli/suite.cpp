@@ -11,9 +11,11 @@
 #include <ctime>
 #include <filesystem>
 #include <map>
+#include <memory>
 
 #include "benches/cli/commands.h"
 #include "benches/cli/machine.h"
+#include "benches/cli/preflight.h"
 #include "benches/cli/preload.h"
 #include "benches/cli/record.h"
 #include "benches/cli/suite.h"
@@ -162,23 +164,21 @@ nlohmann::json run_one(const Cell& cell, const SuiteConfig& config, int repeat, 
                        std::string* status_out) {
   nlohmann::json record;
   const std::string json_path = work_dir + "/run.json", err_path = work_dir + "/run.err";
-  // What the estimator already knows cannot fit is not started.
-  std::size_t predicted = 0;
+  // What the estimator already knows cannot fit is not started: its peak live bytes are a floor.
+  std::string refusal;
   try {
-    predicted = estimate_for(cell.options).peak_live_bytes;
+    const MemoryNeed need = memory_need(cell.options, build_model(model_spec(cell.options)));
+    if (config.budget_bytes && need.peak_live_bytes > *config.budget_bytes)
+      refusal = fmt::format("predicted peak live {:.1f} MiB exceeds the budget of {:.1f} MiB",
+                            double(need.peak_live_bytes) / 1048576.0, double(*config.budget_bytes) / 1048576.0);
+    else
+      refusal = memory_shortfall(need, available_memory_bytes());
   } catch (const std::exception& e) {
     record = failure_record(cell, "crash", e.what());
   }
-  const std::size_t available = std::size_t(::sysconf(_SC_AVPHYS_PAGES)) * std::size_t(::sysconf(_SC_PAGESIZE));
   if (!record.is_null()) {
-  } else if (config.budget_bytes && predicted > *config.budget_bytes) {
-    record = failure_record(cell, "oom",
-                            fmt::format("predicted peak live {:.1f} MiB exceeds the budget of {:.1f} MiB (not run)",
-                                        double(predicted) / 1048576.0, double(*config.budget_bytes) / 1048576.0));
-  } else if (predicted > available) {
-    record = failure_record(cell, "oom",
-                            fmt::format("predicted peak live {:.1f} MiB exceeds the {:.1f} MiB available here (not run)",
-                                        double(predicted) / 1048576.0, double(available) / 1048576.0));
+  } else if (!refusal.empty()) {
+    record = failure_record(cell, "oom", refusal + " (not run)");
   } else {
     fs::remove(json_path);
     Limits limits;
@@ -216,6 +216,7 @@ int run_suite(const SuiteConfig& config, const SuiteRunOptions& run) {
     path = stem + ".json";
     for (int n = 2; !run.resume && fs::exists(path); ++n) path = stem + "-" + std::to_string(n) + ".json";
   }
+  check_output_path(path, "results file");  // before the first run, not after it
   std::vector<nlohmann::json> iterations;
   if (run.resume && fs::exists(path)) {
     const nlohmann::json earlier = read_results_file(path);
@@ -240,6 +241,11 @@ int run_suite(const SuiteConfig& config, const SuiteRunOptions& run) {
   const char* work = ::mkdtemp(work_template);
   if (work == nullptr) throw std::runtime_error("cannot make a working directory in /tmp");
   const std::string work_dir = work;
+  // Removed however the suite ends, a results file it cannot write included.
+  const std::unique_ptr<const char, void (*)(const char*)> remove_work(work, [](const char* dir) {
+    std::error_code ignored;
+    fs::remove_all(dir, ignored);
+  });
 
   install_interrupt_handler();
   std::size_t total = 0;
@@ -248,13 +254,22 @@ int run_suite(const SuiteConfig& config, const SuiteRunOptions& run) {
   Progress progress(total, run.verbose);
   std::map<std::string, int> counts;
   bool interrupted = false;
+  std::size_t written = iterations.size();  // runs the file on disk holds
   auto write = [&] {
     nlohmann::json versions = nlohmann::json::object();
     for (const auto& r : iterations)
       if (r.contains("allocator_version")) versions[r["allocator"].get<std::string>()] = r["allocator_version"];
     context["allocator_versions"] = versions;
     context["suite_seconds"] = progress.seconds();
-    write_results_file(path, results_document(with_aggregates(iterations), context));
+    try {
+      write_results_file(path, results_document(with_aggregates(iterations), context));
+      written = iterations.size();
+    } catch (const std::exception& e) {
+      if (written == 0 && !fs::exists(path)) throw;
+      throw std::runtime_error(fmt::format("{}; it holds the {} runs written before: make room, then run again with "
+                                           "--resume",
+                                           e.what(), written));
+    }
   };
   for (const auto& cell : config.cells) {
     for (int rep = 0; rep < config.repeats && !interrupted; ++rep) {
@@ -274,7 +289,6 @@ int run_suite(const SuiteConfig& config, const SuiteRunOptions& run) {
     }
   }
   progress.finish();
-  fs::remove_all(work_dir);
   if (iterations.empty() && interrupted) {
     fmt::print(stderr, "interrupted before any run finished; nothing written\n");
     return 130;
@@ -291,6 +305,40 @@ int run_suite(const SuiteConfig& config, const SuiteRunOptions& run) {
   return 0;
 }
 
+namespace {
+
+// Refuses, before anything runs, a cell whose options contradict each other
+// (accum:K that does not divide its batch, ...), and a budget under which no
+// cell at all could hold its model: most likely a unit mistyped.
+void check_cells(const SuiteConfig& config) {
+  std::map<std::string, std::pair<std::size_t, std::string>> state_bytes;  // by model configuration: bytes, a cell
+  for (const auto& cell : config.cells) {
+    try {
+      const Model model = build_model(model_spec(cell.options));
+      train_options(cell.options, make_techniques(cell.options.tech), model);
+      if (config.budget_bytes) {
+        RunOptions shape = cell.options;
+        shape.batch = 1, shape.tech = "none", shape.alloc = "malloc";
+        shape.steps = 0, shape.seed = 0, shape.data_mode = "memory";
+        const std::string key = config_json(shape).dump();
+        if (!state_bytes.count(key)) state_bytes[key] = {model_state_bytes(shape), cell.name};
+      }
+    } catch (const std::exception& e) {
+      throw std::invalid_argument("config " + config.source + ": " + cell.name + ": " + e.what());
+    }
+  }
+  if (state_bytes.empty()) return;
+  const auto least = std::min_element(state_bytes.begin(), state_bytes.end(),
+                                      [](const auto& a, const auto& b) { return a.second.first < b.second.first; });
+  if (least->second.first > *config.budget_bytes)
+    throw std::invalid_argument(fmt::format(
+        "the memory budget of {} is smaller than what any cell holds before its first step (at least {} for {}: "
+        "parameters, gradients, optimizer state; estimator): nothing could train",
+        format_bytes(double(*config.budget_bytes)), format_bytes(double(least->second.first)), least->second.second));
+}
+
+}  // namespace
+
 Command add_suite(CLI::App& app) {
   auto* c = app.add_subcommand("suite", "run a matrix of configurations, each repeat in its own process");
   auto preset = std::make_shared<std::string>("default");
@@ -301,10 +349,15 @@ Command add_suite(CLI::App& app) {
   std::string presets;
   for (const auto& [name, what] : preset_names()) presets += "\n  " + name + ": " + what;
   c->add_option("--preset", *preset, "built-in matrix:" + presets)->capture_default_str();
-  c->add_option("--config", *config_path, "a matrix file (TOML or JSON) instead of a preset")->check(CLI::ExistingFile);
-  c->add_option("--memory-budget", *budget, "budget per run, e.g. 512MiB or 2GiB (overrides the matrix's)");
-  c->add_option("--repeats", *repeats, "repeats per cell (overrides the matrix's)")->check(CLI::Range(1, 100));
-  c->add_option("--out", run->out, "results file (default: results/<host>-<date>.json)");
+  c->add_option("--config", *config_path, "a matrix file (TOML or JSON) instead of a preset")
+      ->check(CLI::ExistingFile)
+      ->excludes(c->get_option("--preset"));
+  c->add_option("--memory-budget", *budget,
+                std::string("budget per run, e.g. 512MiB or 2GiB (overrides the matrix's; ") + kSizeForms + ")")
+      ->check(byte_size());
+  c->add_option("--repeats", *repeats, "repeats per cell (overrides the matrix's)")->check(whole_number(1, 100));
+  c->add_option("--out", run->out, "results file (default: results/<host>-<date>.json)")
+      ->check(writable_path("results file"));
   c->add_flag("--resume", run->resume, "skip runs the results file already holds");
   c->add_flag("--verbose,-v", run->verbose, "print each run's status");
   c->add_flag("--dry-run", run->dry_run, "list the cells and stop");
@@ -312,6 +365,7 @@ Command add_suite(CLI::App& app) {
     SuiteConfig config = config_path->empty() ? load_preset(*preset) : load_config_file(*config_path);
     if (!budget->empty()) config.budget_bytes = parse_size(*budget);
     if (*repeats > 0) config.repeats = *repeats;
+    check_cells(config);
     if (run->dry_run) {
       for (const auto& cell : config.cells) fmt::print("{}\n", cell.name);
       fmt::print("{} cells x {} repeats from {}\n", config.cells.size(), config.repeats, config.source);

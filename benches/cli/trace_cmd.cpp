@@ -1,9 +1,9 @@
 // `memstrat trace record`: the allocate/free sequence of one training step, as JSON.
 #include <fmt/core.h>
 
-#include <fstream>
-
 #include "benches/cli/commands.h"
+#include "benches/cli/preflight.h"
+#include "benches/cli/record.h"
 #include "benches/cli/trace.h"
 
 namespace memstrat::cli {
@@ -15,13 +15,10 @@ Command add_trace(CLI::App& app) {
   auto options = std::make_shared<RunOptions>();
   add_config_options(*record, *options);
   auto out = std::make_shared<std::string>();
-  record->add_option("--out,-o", *out, "the trace file to write")->required();
+  record->add_option("--out,-o", *out, "the trace file to write")->required()->check(writable_path("trace file"));
   return [options, out]() {
     const Trace trace = record_trace(*options);
-    std::ofstream file(*out);
-    if (!file) throw std::runtime_error("cannot write trace file '" + *out + "'");
-    file << trace_to_json(trace).dump() << "\n";
-    if (!file.flush()) throw std::runtime_error("cannot write trace file '" + *out + "'");
+    write_file_atomically(*out, trace_to_json(trace).dump() + "\n", "trace file");
     fmt::print("{}: {} setup buffers, {} allocations per step, {} events; written to {}\n", trace.description,
                trace.setup.size(), trace.step_allocations, trace.step.size(), *out);
     return 0;

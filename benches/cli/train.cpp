@@ -22,7 +22,7 @@ Command add_train(CLI::App& app) {
   auto eval_samples = std::make_shared<std::uint64_t>(0);
   c->add_option("--eval", *eval_samples,
                 "after training, the mean loss of the final weights over the dataset's first N samples")
-      ->check(CLI::Range(std::uint64_t(1), std::uint64_t(1) << 30));
+      ->check(whole_number(1, std::uint64_t(1) << 30));
   return [options, quiet, eval_samples]() {
     ensure_preloaded(options->alloc);
     auto s = open_session(*options);
