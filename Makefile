@@ -3,7 +3,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all setup build test test-asan bench charts clean
+.PHONY: all setup build test test-asan fuzz bench charts clean
 
 all: build
 
@@ -30,6 +30,11 @@ test-asan: setup
 	cmake --build $(ASAN_BUILD) -j $(JOBS) --target memstrat-tests
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=$(ASAN_OPTIONS_TEST) UBSAN_OPTIONS=$(UBSAN_OPTIONS_TEST) \
 	  ctest --output-on-failure -j $(JOBS)
+
+# libFuzzer on the readers of suite configurations, results files and traces
+# (clang-14, into build-fuzz): FUZZ_SECONDS each (default 60); a crash fails.
+fuzz: setup
+	scripts/fuzz
 
 clean:
 	rm -rf $(BUILD)
