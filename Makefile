@@ -2,8 +2,12 @@
 BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
+# CI (CI=true) builds with -Werror: a warning there fails the run.
+ifeq ($(CI),true)
+CMAKE_FLAGS += -DMEMSTRAT_WERROR=ON
+endif
 
-.PHONY: all setup build test test-asan fuzz bench charts clean
+.PHONY: all setup build test test-asan fuzz lint bench charts clean
 
 all: build
 
@@ -35,6 +39,10 @@ test-asan: setup
 # (clang-14, into build-fuzz): FUZZ_SECONDS each (default 60); a crash fails.
 fuzz: setup
 	scripts/fuzz
+
+# clang-format and clang-tidy with the committed .clang-format and .clang-tidy.
+lint: setup
+	scripts/lint
 
 clean:
 	rm -rf $(BUILD)

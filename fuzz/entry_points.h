@@ -90,8 +90,10 @@ class CheckingAllocator final : public Allocator {
   }
   void do_deallocate(void* pointer, const AllocRequest& request) noexcept override {
     const auto it = live_.find(pointer);
-    if (it == live_.end() || it->second != request.bytes) bad_free_ = true;
-    else live_.erase(it);
+    if (it == live_.end() || it->second != request.bytes)
+      bad_free_ = true;
+    else
+      live_.erase(it);
   }
 
   std::uintptr_t next_ = 1 << 20;

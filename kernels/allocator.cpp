@@ -8,42 +8,51 @@ namespace memstrat {
 
 const char* to_string(BufferKind kind) {
   switch (kind) {
-    case BufferKind::parameter: return "parameter";
-    case BufferKind::gradient: return "gradient";
-    case BufferKind::optimizer_state: return "optimizer_state";
-    case BufferKind::activation: return "activation";
-    case BufferKind::temporary: return "temporary";
-    case BufferKind::workspace: return "workspace";
-    case BufferKind::input: return "input";
+    case BufferKind::parameter:
+      return "parameter";
+    case BufferKind::gradient:
+      return "gradient";
+    case BufferKind::optimizer_state:
+      return "optimizer_state";
+    case BufferKind::activation:
+      return "activation";
+    case BufferKind::temporary:
+      return "temporary";
+    case BufferKind::workspace:
+      return "workspace";
+    case BufferKind::input:
+      return "input";
   }
   return "unknown";
 }
 
 const char* to_string(Phase phase) {
   switch (phase) {
-    case Phase::setup: return "setup";
-    case Phase::forward: return "forward";
-    case Phase::backward: return "backward";
-    case Phase::optimizer: return "optimizer";
+    case Phase::setup:
+      return "setup";
+    case Phase::forward:
+      return "forward";
+    case Phase::backward:
+      return "backward";
+    case Phase::optimizer:
+      return "optimizer";
   }
   return "unknown";
 }
 
-static std::string describe_failure(const std::string& strategy, const AllocRequest& r,
-                                    const std::string& reason) {
+static std::string describe_failure(const std::string& strategy, const AllocRequest& r, const std::string& reason) {
   std::string layer = r.layer >= 0 ? " for layer " + std::to_string(r.layer) : "";
-  return "allocator '" + strategy + "' could not allocate " + std::to_string(r.bytes) +
-         " bytes (" + to_string(r.kind) + layer + "): " + reason;
+  return "allocator '" + strategy + "' could not allocate " + std::to_string(r.bytes) + " bytes (" + to_string(r.kind) +
+         layer + "): " + reason;
 }
 
-AllocError::AllocError(const std::string& strategy, const AllocRequest& request,
-                       const std::string& reason)
+AllocError::AllocError(const std::string& strategy, const AllocRequest& request, const std::string& reason)
     : std::runtime_error(describe_failure(strategy, request, reason)), request_(request) {}
 
 static std::uint64_t now_ns() {
-  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                        std::chrono::steady_clock::now().time_since_epoch())
-                                        .count());
+  return static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+          .count());
 }
 
 void Allocator::fail(const AllocRequest& request, const std::string& reason) const {

@@ -153,7 +153,9 @@ class Buffer {
   explicit operator bool() const { return data_ != nullptr; }
   void* data() const { return data_; }
   template <typename T>
-  T* as() const { return static_cast<T*>(data_); }
+  T* as() const {
+    return static_cast<T*>(data_);
+  }
   std::size_t bytes() const { return request_.bytes; }
   BufferKind kind() const { return request_.kind; }
 

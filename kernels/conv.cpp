@@ -61,8 +61,8 @@ void col2im(float* image, const float* col, const ConvGeometry& g) {
   }
 }
 
-void conv2d_forward(float* out, const float* in, const float* weight, const float* bias,
-                    const ConvGeometry& g, float* col, const GemmWorkspace* gemm_ws) {
+void conv2d_forward(float* out, const float* in, const float* weight, const float* bias, const ConvGeometry& g,
+                    float* col, const GemmWorkspace* gemm_ws) {
   const int M = g.out_c, N = int(g.col_cols()), K = int(g.col_rows());
   const std::size_t in_image = std::size_t(g.in_c) * g.in_h * g.in_w;
   for (int n = 0; n < g.batch; ++n) {
@@ -83,9 +83,8 @@ void conv2d_forward(float* out, const float* in, const float* weight, const floa
   }
 }
 
-void conv2d_backward(float* din, float* dweight, float* dbias, const float* dout, const float* in,
-                     const float* weight, const ConvGeometry& g, float* col,
-                     const GemmWorkspace* gemm_ws) {
+void conv2d_backward(float* din, float* dweight, float* dbias, const float* dout, const float* in, const float* weight,
+                     const ConvGeometry& g, float* col, const GemmWorkspace* gemm_ws) {
   const int M = g.out_c, N = int(g.col_cols()), K = int(g.col_rows());
   const std::size_t in_image = std::size_t(g.in_c) * g.in_h * g.in_w;
   const bool direct = g.kernel == 1 && g.stride == 1 && g.pad == 0;

@@ -28,12 +28,11 @@ void col2im(float* image, const float* col, const ConvGeometry& g);
 
 // out (N, OC, OH, OW) = in (N, C, H, W) * weight (OC, C*K*K) + bias (OC).
 // col: workspace of g.col_elems() floats.
-void conv2d_forward(float* out, const float* in, const float* weight, const float* bias,
-                    const ConvGeometry& g, float* col, const GemmWorkspace* gemm_ws);
+void conv2d_forward(float* out, const float* in, const float* weight, const float* bias, const ConvGeometry& g,
+                    float* col, const GemmWorkspace* gemm_ws);
 
 // Adds into dweight (OC, C*K*K) and dbias (OC); writes din (N, C, H, W) unless null.
-void conv2d_backward(float* din, float* dweight, float* dbias, const float* dout, const float* in,
-                     const float* weight, const ConvGeometry& g, float* col,
-                     const GemmWorkspace* gemm_ws);
+void conv2d_backward(float* din, float* dweight, float* dbias, const float* dout, const float* in, const float* weight,
+                     const ConvGeometry& g, float* col, const GemmWorkspace* gemm_ws);
 
 }  // namespace memstrat

@@ -169,8 +169,8 @@ DatasetInfo read_dataset_info(const std::string& path) {
   if (h.version != kVersion)
     throw DataError("dataset '" + path + "' has version " + std::to_string(h.version) + ", expected " +
                     std::to_string(kVersion));
-  if (h.channels == 0 || h.height == 0 || h.width == 0 || h.classes < 2 || h.samples == 0 ||
-      h.channels > 4096 || h.height > 65536 || h.width > 65536 || h.classes > 1000000)
+  if (h.channels == 0 || h.height == 0 || h.width == 0 || h.classes < 2 || h.samples == 0 || h.channels > 4096 ||
+      h.height > 65536 || h.width > 65536 || h.classes > 1000000)
     throw DataError("dataset '" + path + "' has an impossible header");
   DatasetInfo info;
   info.samples = h.samples, info.seed = h.seed;

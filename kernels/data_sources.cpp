@@ -38,9 +38,12 @@ DataMode parse_data_mode(const std::string& name) {
 
 const char* to_string(DataMode mode) {
   switch (mode) {
-    case DataMode::memory: return "memory";
-    case DataMode::mmap: return "mmap";
-    case DataMode::stream: return "stream";
+    case DataMode::memory:
+      return "memory";
+    case DataMode::mmap:
+      return "mmap";
+    case DataMode::stream:
+      return "stream";
   }
   return "unknown";
 }
@@ -130,8 +133,8 @@ class MemorySource final : public BatchSource {
     try {
       samples_.reset(new float[floats]);  // not zero-filled: the read fills every byte
     } catch (const std::bad_alloc&) {
-      throw DataError("dataset '" + path + "' does not fit in memory (" +
-                      std::to_string(floats * sizeof(float)) + " bytes)");
+      throw DataError("dataset '" + path + "' does not fit in memory (" + std::to_string(floats * sizeof(float)) +
+                      " bytes)");
     }
     data_.pread_all(samples_.get(), floats * sizeof(float), data_.layout().samples_offset);
   }
@@ -256,7 +259,7 @@ class StreamSource final : public BatchSource {
 
  private:
   struct Slot {
-    std::vector<float> x;             // (capacity, C*H*W)
+    std::vector<float> x;              // (capacity, C*H*W)
     std::vector<std::int32_t> labels;  // (capacity)
     std::uint64_t first = 0;
     int count = 0;
@@ -305,7 +308,7 @@ class StreamSource final : public BatchSource {
 
   std::mutex mutex_;
   std::condition_variable changed_;
-  int head_ = 0, ready_ = 0;  // ready slots: head_, head_ + 1, ... (mod kSlots)
+  int head_ = 0, ready_ = 0;      // ready slots: head_, head_ + 1, ... (mod kSlots)
   std::uint64_t next_first_ = 0;  // what the thread reads next
   int next_count_ = 0;
   bool active_ = false;   // the thread may read ahead
@@ -318,9 +321,12 @@ class StreamSource final : public BatchSource {
 
 std::unique_ptr<BatchSource> open_batch_source(const std::string& path, DataMode mode, int batch) {
   switch (mode) {
-    case DataMode::memory: return std::make_unique<MemorySource>(path);
-    case DataMode::mmap: return std::make_unique<MmapSource>(path);
-    case DataMode::stream: return std::make_unique<StreamSource>(path, batch);
+    case DataMode::memory:
+      return std::make_unique<MemorySource>(path);
+    case DataMode::mmap:
+      return std::make_unique<MmapSource>(path);
+    case DataMode::stream:
+      return std::make_unique<StreamSource>(path, batch);
   }
   throw DataError("dataset '" + path + "': unknown data mode");
 }

@@ -70,8 +70,12 @@ Estimate estimate_training(const ModelSpec& spec, ActivationStore& store, const 
   struct Both final : AllocObserver {
     AllocObserver* a;
     AllocObserver* b;
-    void on_allocate(const AllocRequest& r, const void* p) override { a->on_allocate(r, p), b ? b->on_allocate(r, p) : void(); }
-    void on_deallocate(const AllocRequest& r, const void* p) override { a->on_deallocate(r, p), b ? b->on_deallocate(r, p) : void(); }
+    void on_allocate(const AllocRequest& r, const void* p) override {
+      a->on_allocate(r, p), b ? b->on_allocate(r, p) : void();
+    }
+    void on_deallocate(const AllocRequest& r, const void* p) override {
+      a->on_deallocate(r, p), b ? b->on_deallocate(r, p) : void();
+    }
     void on_step_begin(int s) override { a->on_step_begin(s), b ? b->on_step_begin(s) : void(); }
     void on_step_end(int s) override { a->on_step_end(s), b ? b->on_step_end(s) : void(); }
     void on_phase(Phase p) override { a->on_phase(p), b ? b->on_phase(p) : void(); }

@@ -18,17 +18,17 @@ namespace memstrat {
 struct LayerEstimate {
   int index = 0;
   std::string description;
-  Shape output;                          // per batch
-  std::size_t params = 0;                // parameter count
-  std::size_t saved_bytes = 0;           // kept from forward for backward (activation kind), at the start of backward
-  std::size_t workspace_bytes = 0;       // largest scratch one of its ops takes
+  Shape output;                     // per batch
+  std::size_t params = 0;           // parameter count
+  std::size_t saved_bytes = 0;      // kept from forward for backward (activation kind), at the start of backward
+  std::size_t workspace_bytes = 0;  // largest scratch one of its ops takes
 };
 
 struct Estimate {
   std::vector<LayerEstimate> layers;
   std::array<std::size_t, kBufferKindCount> peak_by_kind{};  // each kind's own peak
-  std::size_t setup_bytes = 0;      // live once setup is done (parameters, state, ...)
-  std::size_t peak_live_bytes = 0;  // the most bytes alive at once over a step, setup included
+  std::size_t setup_bytes = 0;                               // live once setup is done (parameters, state, ...)
+  std::size_t peak_live_bytes = 0;                           // the most bytes alive at once over a step, setup included
 };
 
 // Builds `spec` on a memory-less allocator and dry-runs one training step.

@@ -74,8 +74,8 @@ std::size_t a_bytes(const KernelSet& ks) { return round_up(ks.a_floats * sizeof(
 std::size_t slice_bytes() {
   static const std::size_t bytes = [] {
     std::size_t s = 0;
-    for (const KernelSet* ks : {gemm_detail::kernels_avx512(), gemm_detail::kernels_avx2(),
-                                gemm_detail::kernels_portable()})
+    for (const KernelSet* ks :
+         {gemm_detail::kernels_avx512(), gemm_detail::kernels_avx2(), gemm_detail::kernels_portable()})
       if (ks) s = std::max(s, a_bytes(*ks) + round_up(ks->b_floats * sizeof(float)));
     return s;
   }();
@@ -89,7 +89,7 @@ float* thread_buffer(std::size_t bytes) {
     std::size_t bytes = 0;
     ~Buffer() { release(); }
     void release() {
-      if (p) ::operator delete(p, std::align_val_t{kAlign});
+      if (p) ::operator delete (p, std::align_val_t{kAlign});
       p = nullptr;
       bytes = 0;
     }
@@ -97,10 +97,10 @@ float* thread_buffer(std::size_t bytes) {
   thread_local Buffer buf;
   if (buf.bytes < bytes) {
     buf.release();
-    buf.p = ::operator new(round_up(bytes), std::align_val_t{kAlign});
+    buf.p = ::operator new (round_up(bytes), std::align_val_t{kAlign});
     buf.bytes = bytes;
   }
-  return static_cast<float*>(buf.p);
+  return static_cast<float*>(buf.p);  // NOLINT(clang-analyzer-cplusplus.NewDelete): p is new after release()
 }
 
 // Static partition of C into tm x tn rectangles of whole micro-tiles.
@@ -121,8 +121,9 @@ Grid choose_grid(int threads, int M, int N, int K, const KernelSet& ks) {
     if (threads % tm != 0) continue;
     const int tn = threads / tm;
     if (tm > mt || tn > nt) continue;
-    const double rows = std::min<double>(M, double((mt + tm - 1) / tm * ks.mr));
-    const double cols = std::min<double>(N, double((nt + tn - 1) / tn * ks.nr));
+    const long long tiles_m = (mt + tm - 1) / tm, tiles_n = (nt + tn - 1) / tn;  // per thread, rounded up
+    const double rows = std::min<double>(M, double(tiles_m * ks.mr));
+    const double cols = std::min<double>(N, double(tiles_n * ks.nr));
     const double b_packs = std::ceil(rows / ks.mb);
     const double cost = rows * cols * K + kPackCost * K * (rows + cols * b_packs);
     if (best.tm == 0 || cost < best_cost) {
@@ -159,14 +160,12 @@ constexpr double kMinMaddsPerThread = 512.0 * 1024;
 
 }  // namespace
 
-std::size_t gemm_workspace_bytes(int threads) {
-  return static_cast<std::size_t>(std::max(threads, 1)) * slice_bytes();
-}
+std::size_t gemm_workspace_bytes(int threads) { return static_cast<std::size_t>(std::max(threads, 1)) * slice_bytes(); }
 
 const char* gemm_kernel_name() { return select_kernels()->name; }
 
-void gemm(Trans trans_a, Trans trans_b, int M, int N, int K, float alpha, const float* A, int lda,
-          const float* B, int ldb, float beta, float* C, int ldc, const GemmWorkspace* workspace) {
+void gemm(Trans trans_a, Trans trans_b, int M, int N, int K, float alpha, const float* A, int lda, const float* B,
+          int ldb, float beta, float* C, int ldc, const GemmWorkspace* workspace) {
   if (M <= 0 || N <= 0) return;
   if (K <= 0 || alpha == 0.0f) {
     scale(M, N, beta, C, ldc);
@@ -187,12 +186,26 @@ void gemm(Trans trans_a, Trans trans_b, int M, int N, int K, float alpha, const 
   if (workspace && workspace->data) {
     const auto addr = reinterpret_cast<std::uintptr_t>(workspace->data);
     const std::size_t pad = (kAlign - addr % kAlign) % kAlign;
-    if (workspace->bytes >= pad + slice * threads)
-      ws = reinterpret_cast<char*>(workspace->data) + pad;
+    if (workspace->bytes >= pad + slice * threads) ws = reinterpret_cast<char*>(workspace->data) + pad;
   }
 
-  const Rect base{trans_a == Trans::yes, trans_b == Trans::yes, 0, M, 0, N, K, alpha, beta, A,
-                  lda, B, ldb, C, ldc, nullptr, nullptr};
+  const Rect base{trans_a == Trans::yes,
+                  trans_b == Trans::yes,
+                  0,
+                  M,
+                  0,
+                  N,
+                  K,
+                  alpha,
+                  beta,
+                  A,
+                  lda,
+                  B,
+                  ldb,
+                  C,
+                  ldc,
+                  nullptr,
+                  nullptr};
   auto run_share = [&](int tid, int nth) {
     const Grid g = nth == 1 ? Grid{} : choose_grid(nth, M, N, K, ks);
     Rect r = base;

@@ -28,9 +28,8 @@ std::size_t gemm_workspace_bytes(int threads);
 
 // op(A) is M x K, op(B) is K x N, C is M x N.
 // lda/ldb/ldc are the row strides of A, B, C as stored (before op).
-void gemm(Trans trans_a, Trans trans_b, int M, int N, int K, float alpha, const float* A, int lda,
-          const float* B, int ldb, float beta, float* C, int ldc,
-          const GemmWorkspace* workspace = nullptr);
+void gemm(Trans trans_a, Trans trans_b, int M, int N, int K, float alpha, const float* A, int lda, const float* B,
+          int ldb, float beta, float* C, int ldc, const GemmWorkspace* workspace = nullptr);
 
 // The micro-kernel the running CPU got ("avx512", "avx2", "portable").
 const char* gemm_kernel_name();

@@ -83,8 +83,7 @@ struct Avx512Pack : GenericPack<MR, 16, NR> {
     for (; k + 16 <= kc; k += 16) {
       __m512 x[16];
 #pragma GCC unroll 16
-      for (int i = 0; i < 16; ++i)
-        x[i] = i < mr ? _mm512_loadu_ps(s + i * r.lda + k) : _mm512_setzero_ps();
+      for (int i = 0; i < 16; ++i) x[i] = i < mr ? _mm512_loadu_ps(s + i * r.lda + k) : _mm512_setzero_ps();
       transpose16(x);
 #pragma GCC unroll 16
       for (int u = 0; u < 16; ++u) _mm512_mask_storeu_ps(d + (k + u) * mr, m, x[u]);
@@ -102,8 +101,7 @@ struct Avx512Pack : GenericPack<MR, 16, NR> {
         const int rows = n - j < 16 ? n - j : 16;
         __m512 x[16];
 #pragma GCC unroll 16
-        for (int i = 0; i < 16; ++i)
-          x[i] = i < rows ? _mm512_loadu_ps(s + (j + i) * r.ldb + k) : _mm512_setzero_ps();
+        for (int i = 0; i < 16; ++i) x[i] = i < rows ? _mm512_loadu_ps(s + (j + i) * r.ldb + k) : _mm512_setzero_ps();
         transpose16(x);
 #pragma GCC unroll 16
         for (int u = 0; u < 16; ++u) _mm512_storeu_ps(d + (k + u) * np + j, x[u]);

@@ -42,11 +42,11 @@ struct Rect {
 
 struct KernelSet {
   const char* name;
-  int mr;              // rows of a full tile (A micro-panel height)
-  int nr;              // columns of a full tile (B micro-panel width)
-  int kc, mb, nb;      // largest K block, rows of A and columns of B packed at once
-  std::size_t a_floats;  // packing buffer sizes of one thread: mb * kc
-  std::size_t b_floats;  //                                    kc * nb
+  int mr;                    // rows of a full tile (A micro-panel height)
+  int nr;                    // columns of a full tile (B micro-panel width)
+  int kc, mb, nb;            // largest K block, rows of A and columns of B packed at once
+  std::size_t a_floats;      // packing buffer sizes of one thread: mb * kc
+  std::size_t b_floats;      //                                    kc * nb
   void (*run)(const Rect&);  // the blocked algorithm on one thread's rectangle
 };
 

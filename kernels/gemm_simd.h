@@ -19,8 +19,8 @@
 namespace memstrat::gemm_detail {
 namespace {
 
-using TileFn = void (*)(int kc, const float* a, const float* b, float* c, std::ptrdiff_t ldc,
-                        float alpha, float beta, int n);
+using TileFn = void (*)(int kc, const float* a, const float* b, float* c, std::ptrdiff_t ldc, float alpha, float beta,
+                        int n);
 
 // Prefetch distance, in k steps, along the streamed B micro-panel.
 inline constexpr int kPrefetchK = 8;
@@ -31,8 +31,8 @@ struct Tile {
   static constexpr int W = V::W;
   static constexpr int NR = NV * W;
 
-  static void run(int kc, const float* a, const float* b, float* c, std::ptrdiff_t ldc,
-                  float alpha, float beta, int n) {
+  static void run(int kc, const float* a, const float* b, float* c, std::ptrdiff_t ldc, float alpha, float beta,
+                  int n) {
     T acc[MRr][NV];
 #pragma GCC unroll 16
     for (int i = 0; i < MRr; ++i)
@@ -79,8 +79,7 @@ struct Tile {
       for (int i = 0; i < MRr; ++i) {
         float* ci = c + i * ldc;
 #pragma GCC unroll 4
-        for (int v = 0; v < NV - 1; ++v)
-          V::store(ci + v * W, V::fma(va, acc[i][v], V::load(ci + v * W)));
+        for (int v = 0; v < NV - 1; ++v) V::store(ci + v * W, V::fma(va, acc[i][v], V::load(ci + v * W)));
         float* cl = ci + (NV - 1) * W;
         if (rem == W)
           V::store(cl, V::fma(va, acc[i][NV - 1], V::load(cl)));
@@ -93,8 +92,7 @@ struct Tile {
       for (int i = 0; i < MRr; ++i) {
         float* ci = c + i * ldc;
 #pragma GCC unroll 4
-        for (int v = 0; v < NV - 1; ++v)
-          V::store(ci + v * W, V::fma(va, acc[i][v], V::mul(vb, V::load(ci + v * W))));
+        for (int v = 0; v < NV - 1; ++v) V::store(ci + v * W, V::fma(va, acc[i][v], V::mul(vb, V::load(ci + v * W))));
         float* cl = ci + (NV - 1) * W;
         if (rem == W)
           V::store(cl, V::fma(va, acc[i][NV - 1], V::mul(vb, V::load(cl))));
@@ -160,8 +158,7 @@ struct GenericPack {
 template <int MR, class Pack>
 void pack_a(const Rect& r, int row0, int rows, int k0, int kc, float* dst) {
   for (int i = 0; i < rows; i += MR)
-    Pack::a_panel(r, row0 + i, rows - i < MR ? rows - i : MR, k0, kc,
-                  dst + static_cast<std::ptrdiff_t>(i) * kc);
+    Pack::a_panel(r, row0 + i, rows - i < MR ? rows - i : MR, k0, kc, dst + static_cast<std::ptrdiff_t>(i) * kc);
 }
 
 // Rows [k0, k0 + kc) x columns [col0, col0 + cols) of op(B), in NR-column panels
@@ -198,8 +195,7 @@ void pack_b(const Rect& r, int k0, int kc, int col0, int cols, float* dst) {
 // A block (kept in L2/L3); for each block of NB columns, pack that B block (kept
 // in L2); then for each MR-row A micro-panel (kept in L1) sweep the NR-column B
 // micro-panels streaming from L2.
-template <class V, int MR, int NV, int KC, int MB, int NB,
-          class Pack = GenericPack<MR, V::W, NV * V::W>>
+template <class V, int MR, int NV, int KC, int MB, int NB, class Pack = GenericPack<MR, V::W, NV * V::W>>
 struct Blocked {
   static constexpr int W = V::W;
   static constexpr int NR = NV * W;
@@ -207,7 +203,8 @@ struct Blocked {
 
   static constexpr auto tiles = []<int... Is>(std::integer_sequence<int, Is...>) {
     return std::array<TileFn, MR * NV>{&Tile<V, Is / NV + 1, Is % NV + 1>::run...};
-  }(std::make_integer_sequence<int, MR * NV>{});
+  }
+  (std::make_integer_sequence<int, MR * NV>{});
 
   static void run(const Rect& r) {
     const int K = r.K;
@@ -229,8 +226,8 @@ struct Blocked {
             for (int j = 0; j < nbs; j += NR) {
               const int n = nbs - j < NR ? nbs - j : NR;
               const int nv = (n + W - 1) / W;
-              tiles[(mr - 1) * NV + (nv - 1)](kc, ap, r.bbuf + static_cast<std::ptrdiff_t>(j) * kc,
-                                              crow + j, r.ldc, r.alpha, beta, n);
+              tiles[(mr - 1) * NV + (nv - 1)](kc, ap, r.bbuf + static_cast<std::ptrdiff_t>(j) * kc, crow + j, r.ldc,
+                                              r.alpha, beta, n);
             }
           }
         }
@@ -239,14 +236,7 @@ struct Blocked {
   }
 
   static constexpr KernelSet make(const char* name) {
-    return KernelSet{name,
-                     MR,
-                     NR,
-                     KC,
-                     MB,
-                     NB,
-                     static_cast<std::size_t>(MB) * KC,
-                     static_cast<std::size_t>(KC) * NB,
+    return KernelSet{name, MR, NR, KC, MB, NB, static_cast<std::size_t>(MB) * KC, static_cast<std::size_t>(KC) * NB,
                      &run};
   }
 };

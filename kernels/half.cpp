@@ -129,8 +129,8 @@ __attribute__((target("avx,f16c"))) void widen_f16_f16c(float* out, const std::u
 }
 
 __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16"))) void narrow_bf16_avx512(std::uint16_t* out,
-                                                                                         const float* in,
-                                                                                         std::size_t n) {
+                                                                                        const float* in,
+                                                                                        std::size_t n) {
   std::size_t i = 0;
   for (; i + 16 <= n; i += 16) {
     const __m256bh packed = _mm512_cvtneps_pbh(_mm512_loadu_ps(in + i));
@@ -180,11 +180,16 @@ enum class Path { portable, f16c, avx512bf16, avx512, avx2 };
 
 const char* name_of(Path path) {
   switch (path) {
-    case Path::f16c: return "f16c";
-    case Path::avx512bf16: return "avx512bf16";
-    case Path::avx512: return "avx512";
-    case Path::avx2: return "avx2";
-    case Path::portable: break;
+    case Path::f16c:
+      return "f16c";
+    case Path::avx512bf16:
+      return "avx512bf16";
+    case Path::avx512:
+      return "avx512";
+    case Path::avx2:
+      return "avx2";
+    case Path::portable:
+      break;
   }
   return "portable";
 }
@@ -201,8 +206,8 @@ const Features& features() {
     // CPUID leaf 1 for F16C: clang 14's __builtin_cpu_supports does not know "f16c".
     unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
     out.f16c = __builtin_cpu_supports("avx") && __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & bit_F16C) != 0;
-    out.avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                 __builtin_cpu_supports("avx512vl");
+    out.avx512 =
+        __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
     out.avx512bf16 = out.avx512 && __builtin_cpu_supports("avx512bf16");
     out.avx2 = __builtin_cpu_supports("avx2");
 #endif
@@ -264,9 +269,12 @@ void f32_to_bf16(std::uint16_t* out, const float* in, std::size_t n) {
 void bf16_to_f32(float* out, const std::uint16_t* in, std::size_t n) {
 #if MEMSTRAT_HALF_X86
   switch (bf16_widen()) {
-    case Path::avx512: return run_chunks(widen_bf16_avx512, out, in, n);
-    case Path::avx2: return run_chunks(widen_bf16_avx2, out, in, n);
-    default: break;
+    case Path::avx512:
+      return run_chunks(widen_bf16_avx512, out, in, n);
+    case Path::avx2:
+      return run_chunks(widen_bf16_avx2, out, in, n);
+    default:
+      break;
   }
 #endif
   run_chunks(widen_bf16_portable, out, in, n);

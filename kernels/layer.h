@@ -17,7 +17,7 @@
 namespace memstrat {
 
 struct Param {
-  Shape shape;   // (OC, C*K*K) or (OUT, IN) for weights, (OC) for biases
+  Shape shape;  // (OC, C*K*K) or (OUT, IN) for weights, (OC) for biases
   int layer;
   Buffer value;  // parameter
   Buffer grad;   // gradient

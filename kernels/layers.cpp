@@ -66,9 +66,8 @@ class Conv2d final : public Layer {
   }
 
   std::string describe() const override {
-    return "conv" + std::to_string(kernel_) + "x" + std::to_string(kernel_) + " " + std::to_string(in_c_) +
-           "->" + std::to_string(out_c_) + (stride_ != 1 ? " /" + std::to_string(stride_) : "") +
-           (relu_ ? " +relu" : "");
+    return "conv" + std::to_string(kernel_) + "x" + std::to_string(kernel_) + " " + std::to_string(in_c_) + "->" +
+           std::to_string(out_c_) + (stride_ != 1 ? " /" + std::to_string(stride_) : "") + (relu_ ? " +relu" : "");
   }
 
   Shape output_shape(const Shape& in) const override {
@@ -94,8 +93,8 @@ class Conv2d final : public Layer {
     Buffer col = ctx.new_buffer(workspace_bytes(in->shape), BufferKind::workspace, index());
     float* x = ctx.values(*in);  // in a dry run too: the estimator must see an unpacked copy
     if (ctx.compute) {
-      conv2d_forward(out->data(), x, weight_.value.as<float>(), bias_.value.as<float>(), g,
-                     col.as<float>(), ctx.gemm_workspace);
+      conv2d_forward(out->data(), x, weight_.value.as<float>(), bias_.value.as<float>(), g, col.as<float>(),
+                     ctx.gemm_workspace);
       if (relu_) relu_forward(out->data(), out->data(), out->shape.numel());
     }
     col.reset();
@@ -116,8 +115,7 @@ class Conv2d final : public Layer {
     float* x = ctx.values(*saved_in_);
     if (ctx.compute)
       conv2d_backward(need_input_grad ? din.data() : nullptr, weight_.grad.as<float>(), bias_.grad.as<float>(),
-                      dout.data(), x, weight_.value.as<float>(), g, col.as<float>(),
-                      ctx.gemm_workspace);
+                      dout.data(), x, weight_.value.as<float>(), g, col.as<float>(), ctx.gemm_workspace);
     col.reset();
     saved_in_.reset();
     dout.values.reset();
@@ -126,9 +124,7 @@ class Conv2d final : public Layer {
 
  private:
   bool direct() const { return kernel_ == 1 && stride_ == 1 && pad_ == 0; }
-  ConvGeometry geometry(const Shape& in) const {
-    return {in.n, in_c_, in.h, in.w, out_c_, kernel_, stride_, pad_};
-  }
+  ConvGeometry geometry(const Shape& in) const { return {in.n, in_c_, in.h, in.w, out_c_, kernel_, stride_, pad_}; }
 
   int in_c_, out_c_, kernel_, stride_, pad_;
   bool relu_;
@@ -192,13 +188,13 @@ class Linear final : public Layer {
   }
 
   ActRef forward(Context& ctx, const ActRef& in, bool save) override {
-    MEMSTRAT_CHECK(int(in->shape.per_sample()) == in_, "linear layer got " + in->shape.str() +
-                                                           ", expects " + std::to_string(in_) + " features");
+    MEMSTRAT_CHECK(int(in->shape.per_sample()) == in_,
+                   "linear layer got " + in->shape.str() + ", expects " + std::to_string(in_) + " features");
     ActRef out = ctx.new_activation(output_shape(in->shape), index());
     float* x = ctx.values(*in);
     if (ctx.compute) {
-      linear_forward(out->data(), x, weight_.value.as<float>(), bias_.value.as<float>(),
-                     in->shape.n, in_, out_, ctx.gemm_workspace);
+      linear_forward(out->data(), x, weight_.value.as<float>(), bias_.value.as<float>(), in->shape.n, in_, out_,
+                     ctx.gemm_workspace);
       if (relu_) relu_forward(out->data(), out->data(), out->shape.numel());
     }
     if (save) {
@@ -216,8 +212,7 @@ class Linear final : public Layer {
     float* x = ctx.values(*saved_in_);
     if (ctx.compute)
       linear_backward(need_input_grad ? din.data() : nullptr, weight_.grad.as<float>(), bias_.grad.as<float>(),
-                      dout.data(), x, weight_.value.as<float>(), saved_in_->shape.n, in_,
-                      out_, ctx.gemm_workspace);
+                      dout.data(), x, weight_.value.as<float>(), saved_in_->shape.n, in_, out_, ctx.gemm_workspace);
     saved_in_.reset();
     dout.values.reset();
     return din;

@@ -5,8 +5,8 @@
 
 namespace memstrat {
 
-double softmax_cross_entropy(float* dlogits, const float* logits, const std::int32_t* labels, int batch,
-                             int classes, float scale) {
+double softmax_cross_entropy(float* dlogits, const float* logits, const std::int32_t* labels, int batch, int classes,
+                             float scale) {
   double total = 0.0;
   for (int n = 0; n < batch; ++n) {
     const float* z = logits + std::size_t(n) * classes;

@@ -9,7 +9,7 @@ namespace memstrat {
 // Returns the loss summed over the batch. Writes dlogits (N, CLASSES) =
 // (softmax(logits) - onehot(labels)) * scale; scale = 1 / (full batch size)
 // makes micro-batch gradients add up to the full batch's mean.
-double softmax_cross_entropy(float* dlogits, const float* logits, const std::int32_t* labels, int batch,
-                             int classes, float scale);
+double softmax_cross_entropy(float* dlogits, const float* logits, const std::int32_t* labels, int batch, int classes,
+                             float scale);
 
 }  // namespace memstrat

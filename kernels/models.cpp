@@ -17,8 +17,8 @@ int parse_positive(std::string_view text, const std::string& what) {
 
 void check_range(int value, int low, int high, const std::string& what) {
   if (value < low || value > high)
-    throw std::invalid_argument(what + " must be between " + std::to_string(low) + " and " +
-                                std::to_string(high) + " (got " + std::to_string(value) + ")");
+    throw std::invalid_argument(what + " must be between " + std::to_string(low) + " and " + std::to_string(high) +
+                                " (got " + std::to_string(value) + ")");
 }
 
 // Simonyan & Zisserman 2014, configuration D: 13 conv 3x3, 0 = max pool.

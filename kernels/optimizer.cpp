@@ -40,8 +40,7 @@ void adam_update(float* weight, float* m, float* v, const float* grad, std::size
   }
 }
 
-Optimizer::Optimizer(const OptimizerConfig& config, std::vector<Param*> params, Allocator& allocator,
-                     bool dry_run)
+Optimizer::Optimizer(const OptimizerConfig& config, std::vector<Param*> params, Allocator& allocator, bool dry_run)
     : config_(config), params_(std::move(params)) {
   const int per_param = optimizer_state_buffers(config.kind);
   state_.reserve(params_.size() * per_param);

@@ -37,11 +37,10 @@ class InternalError : public std::logic_error {
   using std::logic_error::logic_error;
 };
 
-#define MEMSTRAT_CHECK(cond, what)                                                               \
-  do {                                                                                           \
-    if (!(cond))                                                                                 \
-      throw ::memstrat::InternalError(std::string(__FILE__) + ":" + std::to_string(__LINE__) + \
-                                      ": " + (what));                                            \
+#define MEMSTRAT_CHECK(cond, what)                                                                             \
+  do {                                                                                                         \
+    if (!(cond))                                                                                               \
+      throw ::memstrat::InternalError(std::string(__FILE__) + ":" + std::to_string(__LINE__) + ": " + (what)); \
   } while (0)
 
 // Deterministic random numbers that do not depend on the standard library's

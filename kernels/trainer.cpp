@@ -12,9 +12,7 @@
 
 namespace memstrat {
 
-int default_recompute_segment(int layers) {
-  return std::max(1, int(std::lround(std::sqrt(double(layers)))));
-}
+int default_recompute_segment(int layers) { return std::max(1, int(std::lround(std::sqrt(double(layers))))); }
 
 Trainer::Trainer(Model& model, Allocator& allocator, ActivationStore& store, BatchSource& data,
                  const TrainOptions& options, bool dry_run)
@@ -114,8 +112,7 @@ double Trainer::micro_batch(float* x, std::int32_t* labels, int count, float sca
   }
   Grad grad = ctx.new_grad(act->shape, L);
   double loss = 0.0;
-  if (!dry_run_)
-    loss = softmax_cross_entropy(grad.data(), act->data(), labels, count, model_.classes, scale);
+  if (!dry_run_) loss = softmax_cross_entropy(grad.data(), act->data(), labels, count, model_.classes, scale);
   act.reset();
 
   // Backward, segment by segment from the top; earlier segments are recomputed first.

@@ -40,8 +40,8 @@ class Trainer {
   // Takes the setup memory: optimizer state, GEMM packing workspace, batch buffers.
   // The model's parameters must be initialised already. A dry run makes every
   // allocation of a real run and computes nothing (the estimator).
-  Trainer(Model& model, Allocator& allocator, ActivationStore& store, BatchSource& data,
-          const TrainOptions& options, bool dry_run = false);
+  Trainer(Model& model, Allocator& allocator, ActivationStore& store, BatchSource& data, const TrainOptions& options,
+          bool dry_run = false);
   StepResult step();
   // The mean loss of the current weights over samples [0, samples) of the dataset,
   // in batches of the training batch: forward only, nothing saved, nothing learned.

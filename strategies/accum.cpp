@@ -14,7 +14,8 @@ void apply_accum(std::string_view option, TechniqueSet& set) {
   int k = 0;
   const auto [end, ec] = std::from_chars(option.data(), option.data() + option.size(), k);
   if (option.empty() || ec != std::errc() || end != option.data() + option.size() || k < 1 || k > 65536)
-    throw SpecError("accum needs a micro-batch count from 1 to 65536: accum:K (got 'accum:" + std::string(option) + "')");
+    throw SpecError("accum needs a micro-batch count from 1 to 65536: accum:K (got 'accum:" + std::string(option) +
+                    "')");
   set.accum = k;
 }
 

@@ -61,8 +61,8 @@ class HalfStore final : public ActivationStore {
 
 // Sets `set.store` to a HalfStore, refusing a second technique that keeps activations.
 // `name` must be a string literal: the store keeps the pointer.
-inline void apply_half_store(const char* name, std::string_view option, TechniqueSet& set,
-                             HalfStore::Narrow narrow, HalfStore::Widen widen) {
+inline void apply_half_store(const char* name, std::string_view option, TechniqueSet& set, HalfStore::Narrow narrow,
+                             HalfStore::Widen widen) {
   if (!option.empty())
     throw SpecError("technique '" + std::string(name) + "' takes no option (got '" + std::string(name) + ":" +
                     std::string(option) + "')");

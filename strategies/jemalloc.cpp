@@ -15,7 +15,8 @@ using Mallctl = int (*)(const char*, void*, std::size_t*, void*, std::size_t);
 
 class Jemalloc final : public ProcessWideAllocator {
  public:
-  Jemalloc(Mallctl mallctl, std::string version) : ProcessWideAllocator("jemalloc", std::move(version)), mallctl_(mallctl) {}
+  Jemalloc(Mallctl mallctl, std::string version)
+      : ProcessWideAllocator("jemalloc", std::move(version)), mallctl_(mallctl) {}
   std::optional<std::size_t> reserved_bytes() const override { return stat("stats.resident"); }
   std::optional<std::size_t> allocated_bytes() const override { return stat("stats.allocated"); }
   std::vector<std::pair<std::string, double>> own_figures() const override {

@@ -79,7 +79,8 @@ class GlibcMalloc final : public ProcessWideAllocator {
   }
   std::vector<std::pair<std::string, double>> own_figures() const override {
     const struct mallinfo2 m = ::mallinfo2();
-    return {{"glibc_free_bytes", double(m.fordblks)}, {"glibc_mmapped_bytes", double(m.hblkhd)},
+    return {{"glibc_free_bytes", double(m.fordblks)},
+            {"glibc_mmapped_bytes", double(m.hblkhd)},
             {"glibc_releasable_bytes", double(m.keepcost)}};
   }
 };

@@ -21,7 +21,8 @@ struct MiInfo {
 
 class Mimalloc final : public ProcessWideAllocator {
  public:
-  Mimalloc(MiProcessInfo info, std::string version) : ProcessWideAllocator("mimalloc", std::move(version)), info_(info) {}
+  Mimalloc(MiProcessInfo info, std::string version)
+      : ProcessWideAllocator("mimalloc", std::move(version)), info_(info) {}
   std::optional<std::size_t> reserved_bytes() const override {
     if (info_ == nullptr) return std::nullopt;
     return read().commit;
@@ -49,9 +50,9 @@ std::unique_ptr<Allocator> make_mimalloc(std::string_view option) {
   const auto version = find_function<MiVersion>("mi_version");
   if (version == nullptr) throw SpecError("mimalloc serves malloc but has no mi_version()");
   const int v = version();  // 209 is 2.0.9
-  return std::make_unique<Mimalloc>(find_function<MiProcessInfo>("mi_process_info"),
-                                    std::to_string(v / 100) + "." + std::to_string(v / 10 % 10) + "." +
-                                        std::to_string(v % 10));
+  return std::make_unique<Mimalloc>(
+      find_function<MiProcessInfo>("mi_process_info"),
+      std::to_string(v / 100) + "." + std::to_string(v / 10 % 10) + "." + std::to_string(v % 10));
 }
 
 }  // namespace memstrat

@@ -95,7 +95,9 @@ class OffloadFile {
     while (bytes > 0) {
       const ssize_t n = ::pread(fd_, p, bytes, off_t(offset));
       if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) throw std::runtime_error(n < 0 ? failure("read back from") : "offload: the file in '" + dir_ + "' came up short");
+      if (n <= 0)
+        throw std::runtime_error(n < 0 ? failure("read back from")
+                                       : "offload: the file in '" + dir_ + "' came up short");
       p += n, bytes -= std::uint64_t(n), offset += std::uint64_t(n);
     }
   }
@@ -187,7 +189,7 @@ class OffloadFile {
   std::string dir_;
   int fd_ = -1;
   char* map_ = nullptr;
-  std::uint64_t size_ = 0;                 // of the file and of the mapping
+  std::uint64_t size_ = 0;                       // of the file and of the mapping
   std::map<std::uint64_t, std::uint64_t> free_;  // offset -> bytes, page-aligned, never adjacent
   bool pageout_ = true;
 };
@@ -238,7 +240,8 @@ class OffloadStore final : public ActivationStore {
 }  // namespace
 
 void apply_offload(std::string_view option, TechniqueSet& set) {
-  if (!option.empty()) throw SpecError("technique 'offload' takes no option (got 'offload:" + std::string(option) + "')");
+  if (!option.empty())
+    throw SpecError("technique 'offload' takes no option (got 'offload:" + std::string(option) + "')");
   if (set.store)
     throw SpecError("techniques '" + std::string(set.store->name()) +
                     "' and 'offload' cannot be combined: both decide how saved activations are kept");

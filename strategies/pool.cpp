@@ -49,7 +49,7 @@ namespace memstrat {
 namespace {
 
 constexpr std::size_t kMiB = std::size_t(1) << 20;
-constexpr std::size_t kMinBlockBytes = 512;          // rounding unit and smallest block
+constexpr std::size_t kMinBlockBytes = 512;           // rounding unit and smallest block
 constexpr std::size_t kSmallRequestBytes = 1 * kMiB;  // up to this: small pool
 constexpr std::size_t kSmallSegmentBytes = 2 * kMiB;
 constexpr std::size_t kLargeSegmentBytes = 20 * kMiB;
@@ -210,9 +210,9 @@ class PoolAllocator final : public Allocator {
 
   // A fresh segment for a request no free block could hold; returns its one block.
   Block* map_segment(const AllocRequest& request, std::size_t needed, bool small) {
-    const std::size_t size = small                        ? kSmallSegmentBytes
+    const std::size_t size = small                       ? kSmallSegmentBytes
                              : needed < kOwnSegmentBytes ? kLargeSegmentBytes
-                                                          : round_up(needed, kRoundOwnSegmentBytes);
+                                                         : round_up(needed, kRoundOwnSegmentBytes);
     ++segment_maps_;
     void* mapped = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (mapped == MAP_FAILED && release_free_segments() > 0)

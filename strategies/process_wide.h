@@ -17,7 +17,8 @@ namespace memstrat {
 // Serves the trainer through the process's malloc, whichever library that is.
 class ProcessWideAllocator : public Allocator {
  public:
-  ProcessWideAllocator(std::string name, std::string version) : Allocator(std::move(name)), version_(std::move(version)) {}
+  ProcessWideAllocator(std::string name, std::string version)
+      : Allocator(std::move(name)), version_(std::move(version)) {}
   std::string version() const override { return version_; }
 
  private:

@@ -17,8 +17,8 @@ const std::vector<AllocatorEntry>& allocator_entries() {
        make_jemalloc},
       {"mimalloc", "mimalloc", "mimalloc, preloaded into the run's process", true, MEMSTRAT_MIMALLOC_PATH,
        make_mimalloc},
-      {"tcmalloc", "tcmalloc", "gperftools tcmalloc, preloaded into the run's process", true,
-       MEMSTRAT_TCMALLOC_PATH, make_tcmalloc},
+      {"tcmalloc", "tcmalloc", "gperftools tcmalloc, preloaded into the run's process", true, MEMSTRAT_TCMALLOC_PATH,
+       make_tcmalloc},
       {"preload", "preload:PATH", "any other malloc-compatible shared library, preloaded", true, "", make_preload},
       {"arena", "arena[:separate]",
        "cyclic workspace: persistent region + per-step bump region reset every step "
@@ -28,8 +28,8 @@ const std::vector<AllocatorEntry>& allocator_entries() {
        "caching allocator (PyTorch/BFC style): rounded sizes, split and coalesce, kept until trim", false, "",
        make_pool},
       {"mmap", "mmap", "every buffer its own anonymous mapping, unmapped on free", false, "", make_mmap},
-      {"planned", "planned", "static plan: first step recorded, offsets assigned greedy-by-size in one slab",
-       false, "", make_planned},
+      {"planned", "planned", "static plan: first step recorded, offsets assigned greedy-by-size in one slab", false, "",
+       make_planned},
   };
   return entries;
 }
@@ -63,7 +63,7 @@ static std::string check_preload_path(std::string_view option) {
   if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode))
     throw SpecError("preload:" + path + ": no such library file");
   char resolved[PATH_MAX];
-  const std::string real = ::realpath(path.c_str(), resolved) != nullptr ? resolved : path;
+  std::string real = ::realpath(path.c_str(), resolved) != nullptr ? resolved : path;
   if (void* handle = ::dlopen(real.c_str(), RTLD_LAZY | RTLD_LOCAL)) {
     const bool has_malloc = ::dlsym(handle, "malloc") != nullptr && ::dlsym(handle, "free") != nullptr;
     // Symbols found through the handle may come from the library's own dependencies (libc):

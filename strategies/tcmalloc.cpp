@@ -26,7 +26,8 @@ class Tcmalloc final : public ProcessWideAllocator {
     std::vector<std::pair<std::string, double>> figures;
     for (const char* name : {"generic.heap_size", "tcmalloc.pageheap_free_bytes", "tcmalloc.pageheap_unmapped_bytes"})
       if (auto value = property(name)) {
-        std::string key = std::string("tcmalloc_") + (std::string(name).substr(std::string(name).find('.') + 1)) + "_bytes";
+        std::string key =
+            std::string("tcmalloc_") + (std::string(name).substr(std::string(name).find('.') + 1)) + "_bytes";
         figures.emplace_back(key, double(*value));
       }
     return figures;

@@ -33,7 +33,8 @@ static std::string slurp(const std::string& path) {
 CliResult run_cli(const std::string& args, const std::string& env) {
   TempDir dir;
   const std::string out = dir.path("out"), err = dir.path("err");
-  const std::string command = (env.empty() ? "" : "env " + env + " ") + std::string(MEMSTRAT_CLI) + " " + args + " >" + out + " 2>" + err + " </dev/null";
+  const std::string command = (env.empty() ? "" : "env " + env + " ") + std::string(MEMSTRAT_CLI) + " " + args + " >" +
+                              out + " 2>" + err + " </dev/null";
   const int status = std::system(command.c_str());
   const int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   return {code, slurp(out), slurp(err)};
@@ -42,8 +43,8 @@ CliResult run_cli(const std::string& args, const std::string& env) {
 CliResult run_program(const std::string& program, const std::string& args, const std::string& env) {
   TempDir dir;
   const std::string out = dir.path("out"), err = dir.path("err");
-  const std::string command = (env.empty() ? "" : "env " + env + " ") + program + " " + args + " >" + out + " 2>" +
-                              err + " </dev/null";
+  const std::string command =
+      (env.empty() ? "" : "env " + env + " ") + program + " " + args + " >" + out + " 2>" + err + " </dev/null";
   const int status = std::system(command.c_str());
   const int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   return {code, slurp(out), slurp(err)};

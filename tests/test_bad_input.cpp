@@ -97,7 +97,8 @@ std::vector<Row> table() {
   add(trained, "--steps 1000000000", "--steps");
   add(trained, "--seed -1", "--seed: expected a whole number from 0 to 18446744073709551615, got '-1'");
   add(trained, "--seed abc", "--seed");
-  add(trained, "--seed 99999999999999999999999", "--seed: expected a whole number from 0 to 18446744073709551615, got '99999999999999999999999'");
+  add(trained, "--seed 99999999999999999999999",
+      "--seed: expected a whole number from 0 to 18446744073709551615, got '99999999999999999999999'");
   add(trained, "--lr -1", "--lr: expected a positive number up to 100, got '-1'");
   add(trained, "--lr 0", "--lr: expected a positive number up to 100, got '0'");
   add(trained, "--lr nan", "--lr: expected a positive number");
@@ -141,7 +142,8 @@ std::vector<Row> table() {
   add({"run"}, "--warmup 1001", "--warmup");
   add({"run"}, "--warmup abc", "--warmup");
   add({"run"}, "--json ''", "--json: expected a file path, got an empty one");
-  add({"run"}, "--json {dir}/nodir/x.json", "--json: cannot write results file '{dir}/nodir/x.json': folder '{dir}/nodir'");
+  add({"run"}, "--json {dir}/nodir/x.json",
+      "--json: cannot write results file '{dir}/nodir/x.json': folder '{dir}/nodir'");
   add({"run"}, "--json {dir}", "it is a folder");
   add({"run"}, "--json {dir}/afile/x.json", "'{dir}/afile' is not a folder");
   add({"run"}, "--json /proc/x.json", "cannot write results file '/proc/x.json'");
@@ -195,7 +197,8 @@ std::vector<Row> table() {
 
   // suite.
   const std::string suite = "suite --config {dir}/ok.json --out {dir}/suite.json";
-  rows.push_back({"suite --preset nosuch --out {dir}/suite.json", "unknown preset 'nosuch' (known: quick, default, full)"});
+  rows.push_back(
+      {"suite --preset nosuch --out {dir}/suite.json", "unknown preset 'nosuch' (known: quick, default, full)"});
   rows.push_back({"suite --preset quick --config {dir}/ok.json", "--preset excludes --config"});
   rows.push_back({"suite --config {dir}/missing.toml", "--config: File does not exist"});
   rows.push_back({"suite --config {dir}", "--config"});
@@ -251,7 +254,8 @@ void write(const std::string& path, const std::string& text) { std::ofstream(pat
 
 }  // namespace
 
-TEST_CASE("bad input to every option of every subcommand: one line, a non-zero exit, nothing written", "[cli][bad-input]") {
+TEST_CASE("bad input to every option of every subcommand: one line, a non-zero exit, nothing written",
+          "[cli][bad-input]") {
   memstrat::test::TempDir fixtures;
   const std::string dir = fixtures.path("f");
   std::filesystem::create_directory(dir);
@@ -261,10 +265,12 @@ TEST_CASE("bad input to every option of every subcommand: one line, a non-zero e
   write(dir + "/other.json", "{\"something\": 1}");
   write(dir + "/empty.toml", "");
   const std::string cell = R"("models": ["mlp:8"], "image": 4, "samples": 4, "allocators": ["malloc"])";
-  write(dir + "/ok.json", "{\"repeats\": 1, \"steps\": 1, \"warmup\": 0, \"matrix\": [{" + cell + ", \"batches\": [2]}]}");
+  write(dir + "/ok.json",
+        "{\"repeats\": 1, \"steps\": 1, \"warmup\": 0, \"matrix\": [{" + cell + ", \"batches\": [2]}]}");
   write(dir + "/accum.json", "{\"matrix\": [{" + cell + ", \"batches\": [6], \"techniques\": [\"accum:4\"]}]}");
   write(dir + "/accum-big.json", "{\"matrix\": [{" + cell + ", \"batches\": [4], \"techniques\": [\"accum:8\"]}]}");
-  write(dir + "/recompute.json", "{\"matrix\": [{" + cell + ", \"batches\": [2], \"techniques\": [\"recompute:50\"]}]}");
+  write(dir + "/recompute.json",
+        "{\"matrix\": [{" + cell + ", \"batches\": [2], \"techniques\": [\"recompute:50\"]}]}");
   const auto before = snapshot(dir);
 
   const char* table_path = std::getenv("MEMSTRAT_BAD_INPUT_TABLE");
@@ -310,13 +316,13 @@ TEST_CASE("sizes: binary and decimal units in any case, bits refused, the forms 
     const char* text;
     std::size_t bytes;
   } accepted[] = {
-      {"100", 100},           {"100B", 100},          {"2k", 2048},
-      {"2K", 2048},           {"2KiB", 2048},         {"2kib", 2048},
-      {"2KB", 2000},          {"2kB", 2000},          {"512MiB", 512ull << 20},
+      {"100", 100},           {"100B", 100},           {"2k", 2048},
+      {"2K", 2048},           {"2KiB", 2048},          {"2kib", 2048},
+      {"2KB", 2000},          {"2kB", 2000},           {"512MiB", 512ull << 20},
       {"512M", 512ull << 20}, {"512Mi", 512ull << 20}, {"512MB", 512000000},
-      {"2GiB", 2ull << 30},   {"2 GiB", 2ull << 30},  {"2gib", 2ull << 30},
-      {"2G", 2ull << 30},     {"2GB", 2000000000},    {"2gb", 2000000000},
-      {"1.5GiB", 3ull << 29}, {"1TiB", 1ull << 40},   {"1TB", 1000000000000ull},
+      {"2GiB", 2ull << 30},   {"2 GiB", 2ull << 30},   {"2gib", 2ull << 30},
+      {"2G", 2ull << 30},     {"2GB", 2000000000},     {"2gb", 2000000000},
+      {"1.5GiB", 3ull << 29}, {"1TiB", 1ull << 40},    {"1TB", 1000000000000ull},
   };
   for (const auto& a : accepted) {
     INFO(a.text);

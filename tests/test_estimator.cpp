@@ -25,8 +25,9 @@ double relative_error(const cli::RunOptions& o) {
 
 TEST_CASE("estimate within 2% of the measured peak live bytes, every model and technique", "[estimator]") {
   const char* models[] = {"mlp:64,32", "vgg-mini", "deepconv:4"};
-  const char* techniques[] = {"none", "recompute", "recompute:2", "accum:2", "accum:2,recompute", "accum:4",
-                              "fp16", "bf16", "offload", "bf16,recompute", "fp16,accum:2", "offload,recompute"};
+  const char* techniques[] = {
+      "none", "recompute", "recompute:2", "accum:2",        "accum:2,recompute", "accum:4",
+      "fp16", "bf16",      "offload",     "bf16,recompute", "fp16,accum:2",      "offload,recompute"};
   for (const char* model : models)
     for (const char* tech : techniques)
       for (const char* optimizer : {"sgd", "adam"}) {

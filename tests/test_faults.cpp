@@ -41,8 +41,8 @@ std::size_t lines(const std::string& text) { return std::size_t(std::count(text.
 CliResult run_cli_with_file_limit(const std::string& args, rlim_t limit_bytes, const std::string& env = "") {
   memstrat::test::TempDir dir;
   const std::string out = dir.path("out"), err = dir.path("err");
-  const std::string command = (env.empty() ? "" : "env " + env + " ") + std::string(MEMSTRAT_CLI) + " " + args +
-                              " >" + out + " 2>" + err + " </dev/null";
+  const std::string command = (env.empty() ? "" : "env " + env + " ") + std::string(MEMSTRAT_CLI) + " " + args + " >" +
+                              out + " 2>" + err + " </dev/null";
   const pid_t pid = ::fork();
   if (pid == 0) {
     const rlimit limit{limit_bytes, limit_bytes};
@@ -91,8 +91,9 @@ std::vector<std::string> runnable_strategies(std::vector<std::string>& left_out)
 
 }  // namespace
 
-TEST_CASE("an allocation failing inside a step ends the run in one line naming the strategy and size, for every strategy",
-          "[faults]") {
+TEST_CASE(
+    "an allocation failing inside a step ends the run in one line naming the strategy and size, for every strategy",
+    "[faults]") {
   memstrat::test::TempDir dir;
   // The trainer's requests, in order, from the estimator's dry run: the failing
   // one is known before the run, so the message can be checked to the byte.
@@ -117,9 +118,10 @@ TEST_CASE("an allocation failing inside a step ends the run in one line naming t
     const memstrat::AllocRequest& expected = step_requests[(nth - 1) % per_step];
     for (const auto& spec : strategies) {
       const std::string json_path = dir.path("r.json");
-      const auto result = run_cli("run --model vgg-mini --image 16 --batch 2 --samples 4 --steps 2 --warmup 0 --alloc " +
-                                      spec + " --json " + json_path,
-                                  "MEMSTRAT_FAULT=alloc@" + std::to_string(nth));
+      const auto result =
+          run_cli("run --model vgg-mini --image 16 --batch 2 --samples 4 --steps 2 --warmup 0 --alloc " + spec +
+                      " --json " + json_path,
+                  "MEMSTRAT_FAULT=alloc@" + std::to_string(nth));
       INFO(spec << ", request " << nth << ": exit " << result.exit_code << "\nstdout: " << result.out
                 << "\nstderr: " << result.err);
       // Exit 1 and one line: under AddressSanitizer a leak on this path would add a report and change the exit.
@@ -137,7 +139,8 @@ TEST_CASE("an allocation failing inside a step ends the run in one line naming t
 
 TEST_CASE("a malformed MEMSTRAT_FAULT is refused before anything runs", "[faults]") {
   for (const char* fault : {"alloc", "alloc@0", "alloc@x", "nosuch@1", "@3", "segv@-1"}) {
-    const auto result = run_cli("run --model mlp:8 --image 4 --batch 2 --samples 4 --steps 1", std::string("MEMSTRAT_FAULT=") + fault);
+    const auto result =
+        run_cli("run --model mlp:8 --image 4 --batch 2 --samples 4 --steps 1", std::string("MEMSTRAT_FAULT=") + fault);
     INFO(fault << ": " << result.err);
     CHECK(result.exit_code == 1);
     CHECK(lines(result.err) == 1);

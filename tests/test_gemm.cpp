@@ -88,12 +88,10 @@ struct Case {
 };
 
 std::string describe(const Case& c, const std::string& kernel, bool ws) {
-  return kernel + (ws ? " ws" : " own") + " " + (c.ta == Trans::yes ? "T" : "N") +
-         (c.tb == Trans::yes ? "T" : "N") + " M=" + std::to_string(c.M) +
-         " N=" + std::to_string(c.N) + " K=" + std::to_string(c.K) +
-         " alpha=" + std::to_string(c.alpha) + " beta=" + std::to_string(c.beta) +
-         " pads=" + std::to_string(c.pad_a) + "," + std::to_string(c.pad_b) + "," +
-         std::to_string(c.pad_c);
+  return kernel + (ws ? " ws" : " own") + " " + (c.ta == Trans::yes ? "T" : "N") + (c.tb == Trans::yes ? "T" : "N") +
+         " M=" + std::to_string(c.M) + " N=" + std::to_string(c.N) + " K=" + std::to_string(c.K) +
+         " alpha=" + std::to_string(c.alpha) + " beta=" + std::to_string(c.beta) + " pads=" + std::to_string(c.pad_a) +
+         "," + std::to_string(c.pad_b) + "," + std::to_string(c.pad_c);
 }
 
 // 64-byte aligned workspace of gemm_workspace_bytes(threads) bytes.
@@ -128,8 +126,8 @@ int check_case(const Case& c, const GemmWorkspace* ws, std::mt19937& rng) {
     }
   const Mat C0 = C;
 
-  gemm(c.ta, c.tb, c.M, c.N, c.K, c.alpha, A.v.data(), std::max(A.ld, 1), B.v.data(),
-       std::max(B.ld, 1), c.beta, C.v.data(), std::max(C.ld, 1), ws);
+  gemm(c.ta, c.tb, c.M, c.N, c.K, c.alpha, A.v.data(), std::max(A.ld, 1), B.v.data(), std::max(B.ld, 1), c.beta,
+       C.v.data(), std::max(C.ld, 1), ws);
 
   int bad = 0;
   const double tol = 1e-5 * std::sqrt(double(c.K) + 1.0);
@@ -150,8 +148,7 @@ int check_case(const Case& c, const GemmWorkspace* ws, std::mt19937& rng) {
       }
       const double got = C.at(i, j);
       if (!(std::fabs(got - ref) <= tol * mag + 1e-30)) {
-        if (bad < 3)
-          UNSCOPED_INFO("C(" << i << "," << j << ") = " << got << ", want " << ref);
+        if (bad < 3) UNSCOPED_INFO("C(" << i << "," << j << ") = " << got << ", want " << ref);
         ++bad;
       }
     }
@@ -219,15 +216,14 @@ TEST_CASE("gemm: alpha, beta, leading dimensions, workspace, every kernel", "[ge
     float alpha, beta;
     bool nan_c;
   };
-  const AB abs[] = {{1.0f, 0.0f, true},  {1.0f, 1.0f, false},  {0.5f, -1.5f, false},
-                    {-2.0f, 0.0f, true}, {0.75f, 1.0f, false}, {0.0f, 0.5f, false},
-                    {0.0f, 0.0f, true}};
+  const AB abs[] = {{1.0f, 0.0f, true},   {1.0f, 1.0f, false}, {0.5f, -1.5f, false}, {-2.0f, 0.0f, true},
+                    {0.75f, 1.0f, false}, {0.0f, 0.5f, false}, {0.0f, 0.0f, true}};
   struct Dims {
     int M, N, K;
   };
   // Across the register tile (12 x 32 / 6 x 16 / 4 x 16), the K block and the
   // row / column blocks of every kernel.
-  const Dims dims[] = {{1, 1, 1},     {5, 3, 2},      {13, 33, 9},     {47, 95, 31},
+  const Dims dims[] = {{1, 1, 1},      {5, 3, 2},      {13, 33, 9},    {47, 95, 31},
                        {100, 37, 257}, {37, 529, 400}, {161, 70, 800}, {530, 41, 5}};
   const int threads = omp_get_max_threads();
   Workspace work(threads);
@@ -281,8 +277,7 @@ TEST_CASE("gemm: thread counts, and calls from inside a parallel region", "[gemm
       Threads threads(t);
       Workspace work(t);
       const GemmWorkspace ws = work.get();
-      CHECK(check_case(Case{Trans::no, Trans::no, 300, 257, 130, 1.0f, 0.0f, 1, 2, 3, true}, &ws,
-                       rng) == 0);
+      CHECK(check_case(Case{Trans::no, Trans::no, 300, 257, 130, 1.0f, 0.0f, 1, 2, 3, true}, &ws, rng) == 0);
       CHECK(check_case(Case{Trans::yes, Trans::yes, 31, 1000, 70, 1.0f, 1.0f}, nullptr, rng) == 0);
       CHECK(check_case(Case{Trans::no, Trans::yes, 700, 20, 90, 0.5f, 2.0f}, nullptr, rng) == 0);
     }
@@ -314,8 +309,7 @@ TEST_CASE("gemm: bitwise deterministic across addresses, calls and workspaces", 
     ForceKernel force(kernel);
     for (const Dims& d : dims) {
       INFO(kernel << " M=" << d.M << " N=" << d.N << " K=" << d.K);
-      const std::size_t na = std::size_t(d.M) * d.K, nb = std::size_t(d.K) * d.N,
-                        nc = std::size_t(d.M) * d.N;
+      const std::size_t na = std::size_t(d.M) * d.K, nb = std::size_t(d.K) * d.N, nc = std::size_t(d.M) * d.N;
       const int lda = d.ta == Trans::no ? d.K : d.M, ldb = d.tb == Trans::no ? d.N : d.K;
       std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
       std::vector<float> a(na), b(nb), c0(nc);

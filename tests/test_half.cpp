@@ -34,12 +34,16 @@ class ForcePortable {
     const char* old = std::getenv("MEMSTRAT_HALF_PORTABLE");
     had_ = old != nullptr;
     if (had_) old_ = old;
-    if (on) setenv("MEMSTRAT_HALF_PORTABLE", "1", 1);
-    else unsetenv("MEMSTRAT_HALF_PORTABLE");
+    if (on)
+      setenv("MEMSTRAT_HALF_PORTABLE", "1", 1);
+    else
+      unsetenv("MEMSTRAT_HALF_PORTABLE");
   }
   ~ForcePortable() {
-    if (had_) setenv("MEMSTRAT_HALF_PORTABLE", old_.c_str(), 1);
-    else unsetenv("MEMSTRAT_HALF_PORTABLE");
+    if (had_)
+      setenv("MEMSTRAT_HALF_PORTABLE", old_.c_str(), 1);
+    else
+      unsetenv("MEMSTRAT_HALF_PORTABLE");
   }
 
  private:
@@ -64,15 +68,35 @@ std::uint16_t bf16_array(float f) {
 std::vector<float> test_inputs() {
   std::mt19937_64 rng(42);
   std::vector<float> v;
-  const float specials[] = {0.0f, -0.0f, 1.0f, -1.0f, 65504.0f, 65519.0f, 65520.0f, -65520.0f, 1e30f, -1e-30f,
-                            std::numeric_limits<float>::infinity(), -std::numeric_limits<float>::infinity(),
-                            std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::denorm_min(),
-                            -std::numeric_limits<float>::denorm_min(), std::numeric_limits<float>::min(),
-                            std::numeric_limits<float>::max(), -std::numeric_limits<float>::max(),
-                            from_bits(0x7F800001u), from_bits(0xFF800001u), from_bits(0x7FBFFFFFu),
-                            from_bits(0x33000000u), from_bits(0x33000001u), from_bits(0x387FC000u),
-                            from_bits(0x3F808000u), from_bits(0x3F818000u), from_bits(0x7F7F8000u),
-                            from_bits(0x007FFFFFu), from_bits(0x80000001u)};
+  const float specials[] = {0.0f,
+                            -0.0f,
+                            1.0f,
+                            -1.0f,
+                            65504.0f,
+                            65519.0f,
+                            65520.0f,
+                            -65520.0f,
+                            1e30f,
+                            -1e-30f,
+                            std::numeric_limits<float>::infinity(),
+                            -std::numeric_limits<float>::infinity(),
+                            std::numeric_limits<float>::quiet_NaN(),
+                            std::numeric_limits<float>::denorm_min(),
+                            -std::numeric_limits<float>::denorm_min(),
+                            std::numeric_limits<float>::min(),
+                            std::numeric_limits<float>::max(),
+                            -std::numeric_limits<float>::max(),
+                            from_bits(0x7F800001u),
+                            from_bits(0xFF800001u),
+                            from_bits(0x7FBFFFFFu),
+                            from_bits(0x33000000u),
+                            from_bits(0x33000001u),
+                            from_bits(0x387FC000u),
+                            from_bits(0x3F808000u),
+                            from_bits(0x3F818000u),
+                            from_bits(0x7F7F8000u),
+                            from_bits(0x007FFFFFu),
+                            from_bits(0x80000001u)};
   for (float s : specials) v.push_back(s);
   std::normal_distribution<float> normal(0.0f, 3.0f);
   while (v.size() < (1u << 18) + 13) {
@@ -132,11 +156,11 @@ TEST_CASE("fp16 subnormals are produced and read exactly", "[half]") {
     const float tiny = std::ldexp(1.0f, -24);  // the smallest fp16 subnormal
     REQUIRE(f16_array(tiny) == 0x0001);
     REQUIRE(f16_array(-tiny) == 0x8001);
-    REQUIRE(f16_array(tiny / 2) == 0x0000);      // a tie: to the even zero
-    REQUIRE(f16_array(tiny * 1.5f) == 0x0002);   // a tie between 1 and 2: to 2
-    REQUIRE(f16_array(tiny * 2.5f) == 0x0002);   // between 2 and 3: to 2
-    REQUIRE(f16_array(tiny * 0.75f) == 0x0001);  // above the tie
-    REQUIRE(f16_array(1023 * tiny) == 0x03FF);   // the largest subnormal
+    REQUIRE(f16_array(tiny / 2) == 0x0000);               // a tie: to the even zero
+    REQUIRE(f16_array(tiny * 1.5f) == 0x0002);            // a tie between 1 and 2: to 2
+    REQUIRE(f16_array(tiny * 2.5f) == 0x0002);            // between 2 and 3: to 2
+    REQUIRE(f16_array(tiny * 0.75f) == 0x0001);           // above the tie
+    REQUIRE(f16_array(1023 * tiny) == 0x03FF);            // the largest subnormal
     REQUIRE(f16_array(std::ldexp(1.0f, -14)) == 0x0400);  // the smallest normal
     REQUIRE(f16_array(std::numeric_limits<float>::denorm_min()) == 0x0000);
     // Every fp16 value widens exactly and narrows back to itself (NaN: to a NaN).

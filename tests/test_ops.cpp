@@ -158,10 +158,13 @@ TEST_CASE("maxpool forward picks maxima and backward matches finite differences"
   const auto r = randn(out.size(), 14);
   std::vector<float> din(in.size());
   maxpool2_backward(din.data(), r.data(), argmax.data(), g);
-  check_gradient(in, din, [&] {
-    maxpool2_forward(out.data(), nullptr, in.data(), g);
-    return dot(out, r);
-  }, "maxpool din");
+  check_gradient(
+      in, din,
+      [&] {
+        maxpool2_forward(out.data(), nullptr, in.data(), g);
+        return dot(out, r);
+      },
+      "maxpool din");
 }
 
 TEST_CASE("linear backward matches finite differences", "[ops]") {
@@ -208,9 +211,10 @@ TEST_CASE("softmax cross-entropy: value and gradient", "[ops]") {
           Approx(batch * std::log(double(classes))));
   softmax_cross_entropy(dlogits.data(), logits.data(), labels, batch, classes, 1.0f);
   std::vector<float> scratch(logits.size());
-  check_gradient(logits, dlogits, [&] {
-    return softmax_cross_entropy(scratch.data(), logits.data(), labels, batch, classes, 1.0f);
-  }, "softmax dlogits");
+  check_gradient(
+      logits, dlogits,
+      [&] { return softmax_cross_entropy(scratch.data(), logits.data(), labels, batch, classes, 1.0f); },
+      "softmax dlogits");
   // Each row of the gradient sums to zero.
   for (int n = 0; n < batch; ++n) {
     double s = 0;

@@ -76,8 +76,7 @@ class Harness {
     const std::uintptr_t end = begin + bytes;
     const auto next = live_.lower_bound(begin);
     EXPECT_OR_FAIL(next == live_.end() || next->first >= end,
-                   allocator_.name() << ": [" << begin << ", " << end << ") overlaps a live buffer at "
-                                     << next->first);
+                   allocator_.name() << ": [" << begin << ", " << end << ") overlaps a live buffer at " << next->first);
     EXPECT_OR_FAIL(next == live_.begin() || std::prev(next)->second.end <= begin,
                    allocator_.name() << ": [" << begin << ", " << end << ") overlaps a live buffer ending at "
                                      << std::prev(next)->second.end);
@@ -117,19 +116,18 @@ class Harness {
 
   void check_accounting() const {
     const AllocStats& s = allocator_.stats();
-    EXPECT_OR_FAIL(s.live_bytes == live_bytes_, allocator_.name() << ": live_bytes " << s.live_bytes
-                                                                  << ", expected " << live_bytes_);
-    EXPECT_OR_FAIL(s.peak_live_bytes == peak_live_bytes_, allocator_.name() << ": peak_live_bytes "
-                                                                            << s.peak_live_bytes << ", expected "
-                                                                            << peak_live_bytes_);
+    EXPECT_OR_FAIL(s.live_bytes == live_bytes_, allocator_.name()
+                                                    << ": live_bytes " << s.live_bytes << ", expected " << live_bytes_);
+    EXPECT_OR_FAIL(s.peak_live_bytes == peak_live_bytes_,
+                   allocator_.name() << ": peak_live_bytes " << s.peak_live_bytes << ", expected " << peak_live_bytes_);
     EXPECT_OR_FAIL(s.alloc_calls == allocs_, allocator_.name() << ": alloc_calls " << s.alloc_calls);
     EXPECT_OR_FAIL(s.free_calls == frees_, allocator_.name() << ": free_calls " << s.free_calls);
     const auto reserved = allocator_.reserved_bytes();
     const auto allocated = allocator_.allocated_bytes();
     if (allocated) EXPECT_OR_FAIL(*allocated >= live_bytes_, allocator_.name() << ": allocated under live");
     if (reserved && allocated)
-      EXPECT_OR_FAIL(*allocated <= *reserved, allocator_.name() << ": allocated " << *allocated << " over reserved "
-                                                                << *reserved);
+      EXPECT_OR_FAIL(*allocated <= *reserved, allocator_.name()
+                                                  << ": allocated " << *allocated << " over reserved " << *reserved);
   }
 
   std::size_t live_count() const { return live_.size(); }
@@ -252,8 +250,7 @@ TEST_CASE("every in-process strategy: aligned, disjoint, intact and accounted bu
   }
 }
 
-TEST_CASE("every in-process strategy: an injected failure names the strategy and leaves it usable",
-          "[strategies]") {
+TEST_CASE("every in-process strategy: an injected failure names the strategy and leaves it usable", "[strategies]") {
   for (const std::string& spec : in_process_specs()) {
     INFO("strategy " << spec);
     auto allocator = make_allocator(spec);
@@ -366,8 +363,8 @@ TEST_CASE("a bad option names the options the strategy takes", "[strategies]") {
   REQUIRE_THROWS_WITH(make_allocator("arena:joint"), Catch::Contains("separate"));
   REQUIRE_THROWS_WITH(make_allocator("mmap:huge"), Catch::Contains("no option"));
   REQUIRE_THROWS_WITH(make_allocator("planned:x"), Catch::Contains("no option"));
-  for (const char* spec : {"arena", "arena:separate", "pool", "pool:best", "pool:first", "pool:worst", "mmap",
-                           "planned"})
+  for (const char* spec :
+       {"arena", "arena:separate", "pool", "pool:best", "pool:first", "pool:worst", "mmap", "planned"})
     REQUIRE(make_allocator(spec)->name() == spec);
 }
 
@@ -413,8 +410,7 @@ TEST_CASE("arena: sized by the first step, no growth on identical steps, grows w
   }
 }
 
-TEST_CASE("arena: inside a step a freed buffer is not reused; the region is rewound at step end",
-          "[strategies]") {
+TEST_CASE("arena: inside a step a freed buffer is not reused; the region is rewound at step end", "[strategies]") {
   auto a = make_allocator("arena");
   a->step_begin(0);
   a->phase_begin(Phase::forward);
@@ -551,9 +547,9 @@ TEST_CASE("pool: best, first and worst fit choose different blocks", "[strategie
     REQUIRE(*a.reserved_bytes() == 20 * MiB);
     h.free(hole4);
     h.free(hole2);
-    char* two = alloc(2);     // best: the 2 MiB hole; first: the 4 MiB one; worst: the tail
-    char* four = alloc(4);    // best: the 4 MiB hole; first and worst: the tail
-    char* nine = alloc(9);    // best: the 11 MiB tail fits; first and worst: what is left is too short
+    char* two = alloc(2);   // best: the 2 MiB hole; first: the 4 MiB one; worst: the tail
+    char* four = alloc(4);  // best: the 4 MiB hole; first and worst: the tail
+    char* nine = alloc(9);  // best: the 11 MiB tail fits; first and worst: what is left is too short
     Outcome outcome{two - hole4, *a.reserved_bytes()};
     for (char* p : {guard1, guard2, two, four, nine}) h.free(p);
     return outcome;
@@ -596,7 +592,7 @@ TEST_CASE("planned: later identical steps run on the slab with no fallback", "[s
   Harness h(a);
   setup_buffers(h, a, rng);
   REQUIRE_FALSE(has_figure(a, "plan_slab_bytes"));  // no plan before the first step
-  trainer_like_step(h, a, 0, 17);                    // recorded
+  trainer_like_step(h, a, 0, 17);                   // recorded
   const double slab = figure(a, "plan_slab_bytes");
   const double lower_bound = figure(a, "plan_lower_bound_bytes");
   REQUIRE(lower_bound > 0);

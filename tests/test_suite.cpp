@@ -60,10 +60,10 @@ TEST_CASE("the quick preset: every record complete and consistent, losses equal 
   for (const auto& r : iterations) {
     INFO(r["name"]);
     REQUIRE(r["status"] == "ok");
-    for (const char* key : {"real_time", "cpu_time", "step_ms", "step_ms_p10", "step_ms_p90", "samples_per_s",
-                            "peak_rss_bytes", "baseline_rss_bytes", "peak_live_bytes", "retained_bytes",
-                            "alloc_calls_per_step", "alloc_ns_per_step", "minor_faults", "predicted_peak_live_bytes",
-                            "loss_first", "loss_last"})
+    for (const char* key :
+         {"real_time", "cpu_time", "step_ms", "step_ms_p10", "step_ms_p90", "samples_per_s", "peak_rss_bytes",
+          "baseline_rss_bytes", "peak_live_bytes", "retained_bytes", "alloc_calls_per_step", "alloc_ns_per_step",
+          "minor_faults", "predicted_peak_live_bytes", "loss_first", "loss_last"})
       REQUIRE(r.contains(key));
     REQUIRE(r["peak_rss_bytes"].get<double>() >= r["baseline_rss_bytes"].get<double>());
     REQUIRE(r["step_ms_p10"].get<double>() <= r["step_ms"].get<double>());
@@ -86,10 +86,10 @@ TEST_CASE("the quick preset: every record complete and consistent, losses equal 
 TEST_CASE("peak RSS agrees with GNU time's maximum RSS of the same run within 3%", "[suite]") {
   memstrat::test::TempDir dir;
   // Training's peak well above setup's, so that both see the same maximum.
-  const std::string args = "run --model vgg-mini --batch 128 --steps 2 --warmup 1 --samples 128 --no-timeline --json " +
-                           dir.path("r.json");
-  const std::string command = std::string("/usr/bin/time -f %M -o ") + dir.path("time.txt") + " " + MEMSTRAT_CLI +
-                              " " + args + " > /dev/null";
+  const std::string args =
+      "run --model vgg-mini --batch 128 --steps 2 --warmup 1 --samples 128 --no-timeline --json " + dir.path("r.json");
+  const std::string command =
+      std::string("/usr/bin/time -f %M -o ") + dir.path("time.txt") + " " + MEMSTRAT_CLI + " " + args + " > /dev/null";
   REQUIRE(std::system(command.c_str()) == 0);
   double time_kib = 0;
   std::ifstream(dir.path("time.txt")) >> time_kib;
@@ -138,7 +138,8 @@ TEST_CASE("a child that crashes, is killed or hangs is recorded so; the file sta
                {"hang@2", "timeout", "time limit"}};
   for (const auto& c : cases) {
     const std::string out = dir.path(std::string(c.fault) + ".json");
-    const auto result = run_cli("suite --config " + dir.path("one.json") + " --out " + out, std::string("MEMSTRAT_FAULT=") + c.fault);
+    const auto result =
+        run_cli("suite --config " + dir.path("one.json") + " --out " + out, std::string("MEMSTRAT_FAULT=") + c.fault);
     INFO(c.fault << ": " << result.out << result.err);
     REQUIRE(result.exit_code == 0);
     const auto r = records(load(out), "iteration").at(0);
@@ -190,16 +191,25 @@ TEST_CASE("bad suite configurations are refused naming the key or line", "[suite
     const char* text;
     const char* expect;
   } cases[] = {
-      {"a.json", R"({"matrix": [{"models": ["vgg-mini"], "batches": [0], "allocators": ["malloc"]}]})", "matrix[0].batches[0]"},
-      {"b.json", R"({"matrix": [{"models": ["vgg-mini"], "batches": [8], "allocators": ["nosuch"]}]})", "matrix[0].allocators[0]: unknown allocator"},
+      {"a.json", R"({"matrix": [{"models": ["vgg-mini"], "batches": [0], "allocators": ["malloc"]}]})",
+       "matrix[0].batches[0]"},
+      {"b.json", R"({"matrix": [{"models": ["vgg-mini"], "batches": [8], "allocators": ["nosuch"]}]})",
+       "matrix[0].allocators[0]: unknown allocator"},
       {"c.json", R"({"repeats": "three", "matrix": []})", "repeats"},
-      {"d.json", R"({"matrix": [{"models": ["vgg-mini"], "batches": [8], "allocators": ["malloc"], "techniques": ["accum:x"]}]})", "matrix[0].techniques[0]"},
-      {"e.json", R"({"matrix": [{"models": ["resnet"], "batches": [8], "allocators": ["malloc"]}]})", "matrix[0].models[0]: unknown model"},
+      {"d.json",
+       R"({"matrix": [{"models": ["vgg-mini"], "batches": [8], "allocators": ["malloc"], "techniques": ["accum:x"]}]})",
+       "matrix[0].techniques[0]"},
+      {"e.json", R"({"matrix": [{"models": ["resnet"], "batches": [8], "allocators": ["malloc"]}]})",
+       "matrix[0].models[0]: unknown model"},
       {"f.json", "{\n\"repeats\": 2,\n\"matrix\": [\n", "line 4"},
-      {"g.json", R"({"budget": "2 bananas", "matrix": [{"models": ["vgg-mini"], "batches": [8], "allocators": ["malloc"]}]})", "budget"},
-      {"h.json", R"({"matrix": [{"models": ["vgg-mini"], "batches": [8], "allocators": ["malloc"], "colour": "red"}]})", "matrix[0].colour: unknown setting"},
+      {"g.json",
+       R"({"budget": "2 bananas", "matrix": [{"models": ["vgg-mini"], "batches": [8], "allocators": ["malloc"]}]})",
+       "budget"},
+      {"h.json", R"({"matrix": [{"models": ["vgg-mini"], "batches": [8], "allocators": ["malloc"], "colour": "red"}]})",
+       "matrix[0].colour: unknown setting"},
       {"i.toml", "repeats = 2\n[[matrix]]\nmodels = [\"vgg-mini\"\nbatches = [8]\n", "line"},
-      {"j.toml", "[[matrix]]\nmodels = [\"vgg-mini\"]\nbatches = [8]\nallocators = [\"malloc\"]\nthreads = [0]\n", "matrix[0].threads[0]"},
+      {"j.toml", "[[matrix]]\nmodels = [\"vgg-mini\"]\nbatches = [8]\nallocators = [\"malloc\"]\nthreads = [0]\n",
+       "matrix[0].threads[0]"},
   };
   for (const auto& c : cases) {
     write(dir.path(c.file), c.text);
@@ -209,8 +219,9 @@ TEST_CASE("bad suite configurations are refused naming the key or line", "[suite
     REQUIRE(result.err.find(c.expect) != std::string::npos);
     REQUIRE(std::count(result.err.begin(), result.err.end(), '\n') == 1);
   }
-  write(dir.path("ok.toml"), "repeats = 1\n[[matrix]]\nmodels = [\"vgg-mini\", \"mlp\"]\nbatches = [8, 16]\n"
-                             "allocators = [\"malloc\", \"pool:first\"]\ntechniques = [\"none\", \"bf16,accum:2\"]\n");
+  write(dir.path("ok.toml"),
+        "repeats = 1\n[[matrix]]\nmodels = [\"vgg-mini\", \"mlp\"]\nbatches = [8, 16]\n"
+        "allocators = [\"malloc\", \"pool:first\"]\ntechniques = [\"none\", \"bf16,accum:2\"]\n");
   const auto ok = run_cli("suite --dry-run --config " + dir.path("ok.toml"));
   REQUIRE(ok.exit_code == 0);
   REQUIRE(ok.out.find("16 cells x 1 repeats") != std::string::npos);

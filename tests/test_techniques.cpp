@@ -78,8 +78,10 @@ class ScopedEnv {
     setenv(name, value.c_str(), 1);
   }
   ~ScopedEnv() {
-    if (had_) setenv(name_, old_.c_str(), 1);
-    else unsetenv(name_);
+    if (had_)
+      setenv(name_, old_.c_str(), 1);
+    else
+      unsetenv(name_);
   }
 
  private:
@@ -158,11 +160,9 @@ TEST_CASE("accum:K gives the full batch's update within 1e-5 relative; a K that 
       INFO("tensor " << t << " max |a-b| " << max_diff << " max |a| " << max_abs);
       REQUIRE(max_diff <= 1e-5f * max_abs + 1e-7f);
     }
-    for (std::size_t i = 0; i < full.losses.size(); ++i)
-      REQUIRE(r.losses[i] == Approx(full.losses[i]).epsilon(1e-5));
+    for (std::size_t i = 0; i < full.losses.size(); ++i) REQUIRE(r.losses[i] == Approx(full.losses[i]).epsilon(1e-5));
     // A K-th of the activations at once.
-    REQUIRE(r.stats.peak_by_kind[int(BufferKind::activation)] <
-            full.stats.peak_by_kind[int(BufferKind::activation)]);
+    REQUIRE(r.stats.peak_by_kind[int(BufferKind::activation)] < full.stats.peak_by_kind[int(BufferKind::activation)]);
   }
   REQUIRE_THROWS_WITH(cli::open_session(small("vgg-mini", 8, 1, "accum:3")), Catch::Contains("does not divide"));
 }
@@ -299,10 +299,11 @@ TEST_CASE("offload: many activations packed and unpacked out of order come back 
 }
 
 TEST_CASE("fp16, bf16 and offload exclude one another, and take no option", "[techniques]") {
-  const std::pair<const char*, const char*> clashes[] = {
-      {"fp16,bf16", "'fp16' and 'bf16'"}, {"bf16,fp16", "'bf16' and 'fp16'"},
-      {"fp16,offload", "'fp16' and 'offload'"}, {"offload,bf16", "'offload' and 'bf16'"},
-      {"bf16,accum:2,offload", "'bf16' and 'offload'"}};
+  const std::pair<const char*, const char*> clashes[] = {{"fp16,bf16", "'fp16' and 'bf16'"},
+                                                         {"bf16,fp16", "'bf16' and 'fp16'"},
+                                                         {"fp16,offload", "'fp16' and 'offload'"},
+                                                         {"offload,bf16", "'offload' and 'bf16'"},
+                                                         {"bf16,accum:2,offload", "'bf16' and 'offload'"}};
   for (const auto& [list, names] : clashes) {
     INFO(list);
     REQUIRE_THROWS_AS(make_techniques(list), SpecError);

@@ -14,11 +14,17 @@ namespace memstrat::cli {
 nlohmann::json estimate_json(const Estimate& e) {
   nlohmann::json layers = nlohmann::json::array();
   for (const auto& l : e.layers)
-    layers.push_back({{"index", l.index}, {"layer", l.description}, {"output", l.output.str()}, {"params", l.params},
-                      {"saved_bytes", l.saved_bytes}, {"workspace_bytes", l.workspace_bytes}});
+    layers.push_back({{"index", l.index},
+                      {"layer", l.description},
+                      {"output", l.output.str()},
+                      {"params", l.params},
+                      {"saved_bytes", l.saved_bytes},
+                      {"workspace_bytes", l.workspace_bytes}});
   nlohmann::json peaks;
   for (int k = 0; k < kBufferKindCount; ++k) peaks[to_string(BufferKind(k))] = e.peak_by_kind[std::size_t(k)];
-  return {{"layers", layers}, {"peak_bytes_by_kind", peaks}, {"setup_bytes", e.setup_bytes},
+  return {{"layers", layers},
+          {"peak_bytes_by_kind", peaks},
+          {"setup_bytes", e.setup_bytes},
           {"predicted_peak_live_bytes", e.peak_live_bytes}};
 }
 
@@ -32,7 +38,8 @@ Estimate estimate_for(const RunOptions& options) {
 }
 
 Command add_estimate(CLI::App& app) {
-  auto* c = app.add_subcommand("estimate", "predict the peak live bytes of a configuration, layer by layer, without running it");
+  auto* c = app.add_subcommand("estimate",
+                               "predict the peak live bytes of a configuration, layer by layer, without running it");
   auto options = std::make_shared<RunOptions>();
   add_config_options(*c, *options);
   auto json = std::make_shared<bool>(false);

@@ -19,7 +19,7 @@
 namespace memstrat::cli {
 
 struct Fault {
-  std::string kind;     // segv, kill, hang, exit, alloc
+  std::string kind;      // segv, kill, hang, exit, alloc
   std::uint64_t at = 0;  // the step, or for alloc the request
 };
 

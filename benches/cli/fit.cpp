@@ -97,8 +97,12 @@ Command add_fit(CLI::App& app) {
                 "allocators to try (default: malloc jemalloc mimalloc tcmalloc arena pool mmap planned, each "
                 "without techniques, and malloc with each technique)");
   c->add_option("--techs", *techs, "technique sets to try with every allocator given, e.g. none bf16 bf16,recompute");
-  c->add_option("--steps", *steps, "steps a batch must train within the budget")->check(whole_number(1, 100))->capture_default_str();
-  c->add_option("--max-batch", *max_batch, "largest batch to consider")->check(whole_number(1, 1 << 20))->capture_default_str();
+  c->add_option("--steps", *steps, "steps a batch must train within the budget")
+      ->check(whole_number(1, 100))
+      ->capture_default_str();
+  c->add_option("--max-batch", *max_batch, "largest batch to consider")
+      ->check(whole_number(1, 1 << 20))
+      ->capture_default_str();
   c->add_option("--out", *out, "results file (default: results/fit-<host>-<date>.json)")
       ->check(writable_path("results file"));
   return [=]() {
@@ -122,8 +126,8 @@ Command add_fit(CLI::App& app) {
     for (const auto& [a, t] : combos) {
       if (preload_library(a).empty()) make_allocator(a);
       if (const int accum = make_techniques(t).accum; accum > *max_batch)
-        throw std::invalid_argument(fmt::format("{} needs a batch of at least {}, more than --max-batch {}", t, accum,
-                                                *max_batch));
+        throw std::invalid_argument(
+            fmt::format("{} needs a batch of at least {}, more than --max-batch {}", t, accum, *max_batch));
     }
     // A budget under what the model holds before any step is a mistake, not a finding.
     if (const std::size_t state = model_state_bytes(base); state > *probe.budget_bytes)
@@ -159,7 +163,8 @@ Command add_fit(CLI::App& app) {
     for (const auto& [a, t] : combos) {
       FitResult r = fit_one(base, a, t, probe, *max_batch, work);
       const std::string label = t == "none" ? a : fmt::format("{} + {}", a, t);
-      if (r.max_batch == 0) fmt::print("{:<28} {:>8} {:>10} {:>10} {:>11} {:>7}\n", label, "-", "-", "-", "-", r.probes);
+      if (r.max_batch == 0)
+        fmt::print("{:<28} {:>8} {:>10} {:>10} {:>11} {:>7}\n", label, "-", "-", "-", "-", r.probes);
       else
         fmt::print("{:<28} {:>8} {:>10.1f} {:>10.1f} {:>7.0f} MiB {:>7}\n", label, r.max_batch,
                    r.record["step_ms"].get<double>(), r.record["samples_per_s"].get<double>(),
@@ -168,8 +173,11 @@ Command add_fit(CLI::App& app) {
       results.push_back(std::move(r));
     }
 
-    nlohmann::json fit = {{"budget_bytes", *probe.budget_bytes}, {"model", base.model}, {"image", model.input.h},
-                          {"steps", *steps}, {"results", nlohmann::json::array()}};
+    nlohmann::json fit = {{"budget_bytes", *probe.budget_bytes},
+                          {"model", base.model},
+                          {"image", model.input.h},
+                          {"steps", *steps},
+                          {"results", nlohmann::json::array()}};
     std::vector<nlohmann::json> records;
     const FitResult* fastest = nullptr;
     for (const auto& r : results) {
@@ -185,8 +193,11 @@ Command add_fit(CLI::App& app) {
       fit["results"].push_back(entry);
     }
     if (fastest) {
-      fit["fastest"] = {{"alloc", fastest->alloc}, {"tech", fastest->tech}, {"max_batch", fastest->max_batch},
-                        {"step_ms", fastest->record["step_ms"]}, {"samples_per_s", fastest->record["samples_per_s"]}};
+      fit["fastest"] = {{"alloc", fastest->alloc},
+                        {"tech", fastest->tech},
+                        {"max_batch", fastest->max_batch},
+                        {"step_ms", fastest->record["step_ms"]},
+                        {"samples_per_s", fastest->record["samples_per_s"]}};
       fmt::print("fastest that fits: {}{} at batch {}, {:.1f} samples/s\n", fastest->alloc,
                  fastest->tech == "none" ? std::string() : fmt::format(" + {}", fastest->tech), fastest->max_batch,
                  fastest->record["samples_per_s"].get<double>());

@@ -63,9 +63,12 @@ nlohmann::json machine_context() {
     int name;
     int level;
     const char* type;
-  } levels[] = {{_SC_LEVEL1_DCACHE_SIZE, 1, "Data"}, {_SC_LEVEL2_CACHE_SIZE, 2, "Unified"}, {_SC_LEVEL3_CACHE_SIZE, 3, "Unified"}};
+  } levels[] = {{_SC_LEVEL1_DCACHE_SIZE, 1, "Data"},
+                {_SC_LEVEL2_CACHE_SIZE, 2, "Unified"},
+                {_SC_LEVEL3_CACHE_SIZE, 3, "Unified"}};
   for (const auto& l : levels)
-    if (const long size = ::sysconf(l.name); size > 0) caches.push_back({{"type", l.type}, {"level", l.level}, {"size", size}});
+    if (const long size = ::sysconf(l.name); size > 0)
+      caches.push_back({{"type", l.type}, {"level", l.level}, {"size", size}});
   std::string thp = first_line("/sys/kernel/mm/transparent_hugepage/enabled");
   if (const auto open = thp.find('['), close = thp.find(']'); open != std::string::npos && close > open)
     thp = thp.substr(open + 1, close - open - 1);

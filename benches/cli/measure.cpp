@@ -17,11 +17,16 @@ ProcessMemory read_process_memory() {
   std::size_t shmem = 0;
   while (std::fgets(line, sizeof line, f) != nullptr) {
     std::size_t kib = 0;
-    if (std::sscanf(line, "VmRSS: %zu kB", &kib) == 1) m.rss_bytes = kib * 1024;
-    else if (std::sscanf(line, "VmHWM: %zu kB", &kib) == 1) m.hwm_bytes = kib * 1024;
-    else if (std::sscanf(line, "RssAnon: %zu kB", &kib) == 1) m.anon_bytes = kib * 1024;
-    else if (std::sscanf(line, "RssFile: %zu kB", &kib) == 1) m.file_bytes = kib * 1024;
-    else if (std::sscanf(line, "RssShmem: %zu kB", &kib) == 1) shmem = kib * 1024;
+    if (std::sscanf(line, "VmRSS: %zu kB", &kib) == 1)
+      m.rss_bytes = kib * 1024;
+    else if (std::sscanf(line, "VmHWM: %zu kB", &kib) == 1)
+      m.hwm_bytes = kib * 1024;
+    else if (std::sscanf(line, "RssAnon: %zu kB", &kib) == 1)
+      m.anon_bytes = kib * 1024;
+    else if (std::sscanf(line, "RssFile: %zu kB", &kib) == 1)
+      m.file_bytes = kib * 1024;
+    else if (std::sscanf(line, "RssShmem: %zu kB", &kib) == 1)
+      shmem = kib * 1024;
   }
   std::fclose(f);
   m.file_bytes += shmem;

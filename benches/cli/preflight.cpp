@@ -67,8 +67,9 @@ double dataset_file_bytes(const DatasetInfo& info) {
 }
 
 std::size_t available_memory_bytes() {
-  std::size_t available = meminfo_bytes("MemAvailable").value_or(std::size_t(::sysconf(_SC_AVPHYS_PAGES)) *
-                                                                 std::size_t(::sysconf(_SC_PAGESIZE)));
+  std::size_t available =
+      meminfo_bytes("MemAvailable")
+          .value_or(std::size_t(::sysconf(_SC_AVPHYS_PAGES)) * std::size_t(::sysconf(_SC_PAGESIZE)));
   if (const auto room = cgroup_room()) available = std::min(available, *room);
   return available;
 }
@@ -101,7 +102,8 @@ MemoryNeed memory_need(const RunOptions& o, const Model& model) {
 std::string memory_shortfall(const MemoryNeed& need, std::size_t available) {
   if (need.total() <= available) return {};
   std::string parts = format_bytes(double(need.peak_live_bytes)) + " peak live";
-  if (need.dataset_bytes >= (std::size_t(1) << 20)) parts += ", " + format_bytes(double(need.dataset_bytes)) + " of dataset";
+  if (need.dataset_bytes >= (std::size_t(1) << 20))
+    parts += ", " + format_bytes(double(need.dataset_bytes)) + " of dataset";
   return fmt::format("needs about {} (estimator: {}, and {} for the process); this machine has {} available",
                      format_bytes(double(need.total())), parts, format_bytes(double(need.process_bytes)),
                      format_bytes(double(available)));

@@ -60,8 +60,7 @@ nlohmann::json read_results_file(const std::string& path) {
 
 nlohmann::json parse_results_text(const std::string& text, const std::string& path) {
   nlohmann::json document = nlohmann::json::parse(text, nullptr, false);
-  if (document.is_discarded())
-    throw std::runtime_error("results file '" + path + "' is not valid JSON (truncated?)");
+  if (document.is_discarded()) throw std::runtime_error("results file '" + path + "' is not valid JSON (truncated?)");
   if (!document.is_object() || !document.contains("benchmarks") || !document["benchmarks"].is_array())
     throw std::runtime_error("results file '" + path + "' has no \"benchmarks\" list: not a memstrat results file");
   const auto& records = document["benchmarks"];
@@ -106,8 +105,9 @@ void print_record_summary(const nlohmann::json& r) {
   }
   fmt::print("\n  step {:.1f} ms (p10 {:.1f}, p90 {:.1f}), {:.1f} samples/s\n", r["step_ms"].get<double>(),
              r["step_ms_p10"].get<double>(), r["step_ms_p90"].get<double>(), r["samples_per_s"].get<double>());
-  fmt::print("  peak RSS {:.1f} MiB (baseline {:.1f}), peak live {:.1f} MiB (estimated {:.1f})", mib(r["peak_rss_bytes"]),
-             mib(r["baseline_rss_bytes"]), mib(r["peak_live_bytes"]), mib(r["predicted_peak_live_bytes"]));
+  fmt::print("  peak RSS {:.1f} MiB (baseline {:.1f}), peak live {:.1f} MiB (estimated {:.1f})",
+             mib(r["peak_rss_bytes"]), mib(r["baseline_rss_bytes"]), mib(r["peak_live_bytes"]),
+             mib(r["predicted_peak_live_bytes"]));
   if (r.contains("overhead_ratio")) fmt::print(", overhead x{:.2f}", r["overhead_ratio"].get<double>());
   if (r.contains("fragmentation")) fmt::print(", fragmentation {:.1f}%", 100 * r["fragmentation"].get<double>());
   fmt::print("\n  loss {:.6f} -> {:.6f}\n", r["loss_first"].get<double>(), r["loss_last"].get<double>());

@@ -42,9 +42,9 @@ std::string record_name(const RunOptions& o) {
 }
 
 nlohmann::json config_json(const RunOptions& o) {
-  return {{"model", o.model}, {"batch", o.batch}, {"alloc", o.alloc}, {"tech", o.tech}, {"image", o.image},
-          {"channels", o.channels}, {"classes", o.classes}, {"threads", o.threads}, {"optimizer", o.optimizer},
-          {"data_mode", o.data_mode}, {"steps", o.steps}, {"seed", o.seed}};
+  return {{"model", o.model},         {"batch", o.batch},         {"alloc", o.alloc},     {"tech", o.tech},
+          {"image", o.image},         {"channels", o.channels},   {"classes", o.classes}, {"threads", o.threads},
+          {"optimizer", o.optimizer}, {"data_mode", o.data_mode}, {"steps", o.steps},     {"seed", o.seed}};
 }
 
 nlohmann::json measure_run(const RunOptions& options, int warmup, bool keep_timeline) {
@@ -58,8 +58,8 @@ nlohmann::json measure_run(const RunOptions& options, int warmup, bool keep_time
   allocator.set_observer(&probe);
   // The probe goes before the session does: a step that throws must not leave the
   // allocator pointing at it while the session's buffers are freed.
-  const std::unique_ptr<Allocator, void (*)(Allocator*)> detach_probe(
-      &allocator, [](Allocator* a) { a->set_observer(nullptr); });
+  const std::unique_ptr<Allocator, void (*)(Allocator*)> detach_probe(&allocator,
+                                                                      [](Allocator* a) { a->set_observer(nullptr); });
   RssSampler sampler;
   const ProcessMemory baseline = read_process_memory();
   const bool mark_reset = reset_peak_rss();
@@ -113,8 +113,8 @@ nlohmann::json measure_run(const RunOptions& options, int warmup, bool keep_time
   // Training's own bytes on both sides, so that 1.0 is perfect: what RSS grew by over
   // setup, against what the trainer's live buffers grew by over setup.
   if (stats.peak_live_bytes > before.live_bytes)
-    r["overhead_ratio"] = double(peak_rss - std::min(peak_rss, baseline.rss_bytes)) /
-                          double(stats.peak_live_bytes - before.live_bytes);
+    r["overhead_ratio"] =
+        double(peak_rss - std::min(peak_rss, baseline.rss_bytes)) / double(stats.peak_live_bytes - before.live_bytes);
   for (int k = 0; k < kBufferKindCount; ++k)
     r[std::string("peak_") + to_string(BufferKind(k)) + "_bytes"] = stats.peak_by_kind[std::size_t(k)];
   if (probe.reserved) r["allocator_reserved_bytes"] = *probe.reserved;

@@ -50,19 +50,26 @@ void add_config_options(CLI::App& c, RunOptions& o) {
   c.add_option("--channels", o.channels, "channels of deepconv's layers (default 64)")->check(whole_number(1, 4096));
   c.add_option("--classes", o.classes, "number of classes (default: 1000 for vgg16, else 10)")
       ->check(whole_number(2, 100000));
-  c.add_option("--batch,-b", o.batch, "samples per optimizer step")->check(whole_number(1, 1 << 20))->capture_default_str();
+  c.add_option("--batch,-b", o.batch, "samples per optimizer step")
+      ->check(whole_number(1, 1 << 20))
+      ->capture_default_str();
   c.add_option("--threads,-t", o.threads, "OpenMP threads (default: every core)")->check(whole_number(1, 1024));
   c.add_option("--optimizer", o.optimizer, "sgd (momentum 0.9, weight decay 5e-4) or adam")
       ->check(CLI::IsMember({"sgd", "adam"}))
       ->capture_default_str();
-  c.add_option("--tech", o.tech, "techniques, comma-separated: fp16|bf16, accum:K, recompute[:N], offload (see `memstrat list`)")
+  c.add_option("--tech", o.tech,
+               "techniques, comma-separated: fp16|bf16, accum:K, recompute[:N], offload (see `memstrat list`)")
       ->capture_default_str();
 }
 
 void add_run_options(CLI::App& c, RunOptions& o) {
   add_config_options(c, o);
-  c.add_option("--steps,-s", o.steps, "optimizer steps to run")->check(whole_number(1, 100000000))->capture_default_str();
-  c.add_option("--seed", o.seed, "seed of the data and the initial weights")->check(whole_number(0, UINT64_MAX))->capture_default_str();
+  c.add_option("--steps,-s", o.steps, "optimizer steps to run")
+      ->check(whole_number(1, 100000000))
+      ->capture_default_str();
+  c.add_option("--seed", o.seed, "seed of the data and the initial weights")
+      ->check(whole_number(0, UINT64_MAX))
+      ->capture_default_str();
   c.add_option("--lr", o.lr, "learning rate (default: 0.001 for adam; for sgd 0.01, 0.001 for vgg16)")
       ->check(positive_number(100));
   c.add_option("--data", o.data, "dataset file; generated there when absent (default: a temporary file)");
@@ -88,18 +95,23 @@ TrainOptions train_options(const RunOptions& o, const TechniqueSet& techniques, 
   TrainOptions t;
   t.batch = o.batch;
   t.optimizer.kind = parse_optimizer(o.optimizer);
-  if (o.lr) t.optimizer.lr = float(*o.lr);
-  else t.optimizer.lr = t.optimizer.kind == OptimizerKind::adam ? 1e-3f : model.default_sgd_lr;
+  if (o.lr)
+    t.optimizer.lr = float(*o.lr);
+  else
+    t.optimizer.lr = t.optimizer.kind == OptimizerKind::adam ? 1e-3f : model.default_sgd_lr;
   t.accum = techniques.accum;
-  t.recompute_segment = techniques.recompute_segment < 0 ? default_recompute_segment(layers) : techniques.recompute_segment;
+  t.recompute_segment =
+      techniques.recompute_segment < 0 ? default_recompute_segment(layers) : techniques.recompute_segment;
   if (t.accum > o.batch)
-    throw std::invalid_argument(fmt::format("accum:{} is more micro-batches than the batch of {} has samples", t.accum, o.batch));
+    throw std::invalid_argument(
+        fmt::format("accum:{} is more micro-batches than the batch of {} has samples", t.accum, o.batch));
   if (techniques.recompute_segment >= layers)
     throw std::invalid_argument(fmt::format(
         "recompute:{}: segments of {} layers cover all {} layers of {}, so nothing would be recomputed (use 1 to {})",
         techniques.recompute_segment, techniques.recompute_segment, layers, model.name, layers - 1));
   if (o.batch % t.accum != 0)
-    throw std::invalid_argument(fmt::format("accum:{} does not divide the batch of {} into equal micro-batches", t.accum, o.batch));
+    throw std::invalid_argument(
+        fmt::format("accum:{} does not divide the batch of {} into equal micro-batches", t.accum, o.batch));
   omp_set_num_threads(o.threads > 0 ? o.threads : omp_get_num_procs());
   return t;
 }
@@ -148,7 +160,8 @@ std::unique_ptr<Session> open_session(const RunOptions& o) {
   const std::size_t available = available_memory_bytes();
   if (const std::string shortfall = memory_shortfall(need, available); !shortfall.empty())
     throw std::runtime_error(fmt::format("{} batch {}{} {}: refused; {}", o.model, o.batch,
-                                         o.tech == "none" ? "" : " with " + o.tech, shortfall, memory_advice(need, available)));
+                                         o.tech == "none" ? "" : " with " + o.tech, shortfall,
+                                         memory_advice(need, available)));
 
   // The dataset: the named file, generated when absent; else a temporary one.
   const DatasetInfo info = planned_dataset(o, s->model);

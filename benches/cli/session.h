@@ -28,10 +28,10 @@ struct RunOptions {
   std::uint64_t seed = 1;
   std::optional<double> lr;  // absent: the optimizer's default
   std::string optimizer = "sgd";
-  std::string data;      // dataset file; generated when absent; a temporary one when empty
+  std::string data;           // dataset file; generated when absent; a temporary one when empty
   std::uint64_t samples = 0;  // 0: a default sized to the sample
   std::string alloc = "malloc";
-  std::string tech = "none";        // technique list, "bf16,accum:4,recompute"
+  std::string tech = "none";  // technique list, "bf16,accum:4,recompute"
   std::string data_mode = "memory";
 };
 

@@ -127,22 +127,30 @@ class Progress {
 std::vector<std::string> child_command(const Cell& cell, const SuiteConfig& config, int repeat,
                                        const std::string& json_path) {
   const RunOptions& o = cell.options;
-  std::vector<std::string> argv = {self_exe(), "run", "--model", o.model, "--batch", std::to_string(o.batch),
-                                   "--alloc", o.alloc, "--tech", o.tech, "--steps", std::to_string(config.steps),
-                                   "--warmup", std::to_string(config.warmup), "--optimizer", o.optimizer,
-                                   "--data-mode", o.data_mode, "--seed", std::to_string(o.seed), "--json", json_path};
+  std::vector<std::string> argv = {self_exe(),    "run",
+                                   "--model",     o.model,
+                                   "--batch",     std::to_string(o.batch),
+                                   "--alloc",     o.alloc,
+                                   "--tech",      o.tech,
+                                   "--steps",     std::to_string(config.steps),
+                                   "--warmup",    std::to_string(config.warmup),
+                                   "--optimizer", o.optimizer,
+                                   "--data-mode", o.data_mode,
+                                   "--seed",      std::to_string(o.seed),
+                                   "--json",      json_path};
   if (o.image) argv.insert(argv.end(), {"--image", std::to_string(o.image)});
   if (o.channels) argv.insert(argv.end(), {"--channels", std::to_string(o.channels)});
   if (o.classes) argv.insert(argv.end(), {"--classes", std::to_string(o.classes)});
   if (o.threads) argv.insert(argv.end(), {"--threads", std::to_string(o.threads)});
   if (o.samples) argv.insert(argv.end(), {"--samples", std::to_string(o.samples)});
-  if (repeat > 0) argv.push_back("--no-timeline");  // one timeline per cell is enough for the chart
+  if (repeat > 0) argv.emplace_back("--no-timeline");  // one timeline per cell is enough for the chart
   return argv;
 }
 
 nlohmann::json failure_record(const Cell& cell, const std::string& status, const std::string& reason) {
-  return {{"name", cell.name}, {"run_name", cell.name}, {"run_type", "iteration"}, {"status", status},
-          {"reason", reason}, {"error_occurred", true}, {"error_message", reason}, {"config", config_json(cell.options)}};
+  return {
+      {"name", cell.name}, {"run_name", cell.name},  {"run_type", "iteration"}, {"status", status},
+      {"reason", reason},  {"error_occurred", true}, {"error_message", reason}, {"config", config_json(cell.options)}};
 }
 
 }  // namespace
@@ -266,9 +274,10 @@ int run_suite(const SuiteConfig& config, const SuiteRunOptions& run) {
       written = iterations.size();
     } catch (const std::exception& e) {
       if (written == 0 && !fs::exists(path)) throw;
-      throw std::runtime_error(fmt::format("{}; it holds the {} runs written before: make room, then run again with "
-                                           "--resume",
-                                           e.what(), written));
+      throw std::runtime_error(
+          fmt::format("{}; it holds the {} runs written before: make room, then run again with "
+                      "--resume",
+                      e.what(), written));
     }
   };
   for (const auto& cell : config.cells) {

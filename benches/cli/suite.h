@@ -10,7 +10,7 @@
 namespace memstrat::cli {
 
 struct SuiteRunOptions {
-  std::string out;                    // results file; default results/<host>-<date>.json
+  std::string out;  // results file; default results/<host>-<date>.json
   std::string results_dir = "results";
   bool resume = false;
   bool verbose = false;

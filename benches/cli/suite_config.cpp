@@ -26,35 +26,60 @@ nlohmann::json preset_json(const std::string& name) {
     if (refused_in_this_build(spec.get<std::string>()).empty()) all.push_back(spec);
   if (name == "quick") {
     // Under a minute: a small vgg-mini, every allocator, every technique once.
-    return {{"repeats", 2}, {"steps", 3}, {"warmup", 1}, {"timeout", 120},
-            {"matrix",
-             {{{"models", {"vgg-mini"}}, {"image", 16}, {"batches", {8}}, {"allocators", all}, {"techniques", {"none"}}},
-              {{"models", {"vgg-mini"}}, {"image", 16}, {"batches", {8}}, {"allocators", {"malloc"}},
-               {"techniques", {"fp16", "bf16", "accum:2", "recompute", "offload", "bf16,recompute"}}}}}};
+    return {
+        {"repeats", 2},
+        {"steps", 3},
+        {"warmup", 1},
+        {"timeout", 120},
+        {"matrix",
+         {{{"models", {"vgg-mini"}}, {"image", 16}, {"batches", {8}}, {"allocators", all}, {"techniques", {"none"}}},
+          {{"models", {"vgg-mini"}},
+           {"image", 16},
+           {"batches", {8}},
+           {"allocators", {"malloc"}},
+           {"techniques", {"fp16", "bf16", "accum:2", "recompute", "offload", "bf16,recompute"}}}}}};
   }
   if (name == "default") {
     // What `make bench` runs, within 10 minutes on 2 cores with the build: every allocator and
     // every technique on vgg-mini; every allocator on VGG16 at 32x32, whose 400 MiB of weights,
     // gradients and momentum are what training runs out of memory on; the techniques, alone
     // and combined, on a 16-layer conv stack whose saved activations are the larger part.
-    return {{"repeats", 2}, {"steps", 6}, {"warmup", 2}, {"timeout", 300},
+    return {{"repeats", 2},
+            {"steps", 6},
+            {"warmup", 2},
+            {"timeout", 300},
             {"matrix",
              {{{"models", {"vgg-mini"}}, {"batches", {64}}, {"allocators", all}, {"techniques", {"none"}}},
-              {{"models", {"vgg-mini"}}, {"batches", {64}}, {"allocators", {"malloc", "pool", "planned"}},
+              {{"models", {"vgg-mini"}},
+               {"batches", {64}},
+               {"allocators", {"malloc", "pool", "planned"}},
                {"techniques", {"fp16", "bf16", "accum:4", "recompute", "offload", "bf16,recompute", "bf16,accum:4"}}},
               {{"models", {"vgg16"}}, {"image", 32}, {"batches", {16}}, {"allocators", all}, {"techniques", {"none"}}},
-              {{"models", {"deepconv:16"}}, {"channels", 32}, {"batches", {32}}, {"allocators", {"malloc", "pool"}},
+              {{"models", {"deepconv:16"}},
+               {"channels", 32},
+               {"batches", {32}},
+               {"allocators", {"malloc", "pool"}},
                {"techniques", {"none", "bf16", "accum:4", "recompute", "offload", "bf16,recompute"}}}}}};
   }
   if (name == "full") {
     // For a night: more batches, VGG16 at 224, every allocator with every technique.
-    return {{"repeats", 5}, {"steps", 10}, {"warmup", 2}, {"timeout", 1800},
-            {"matrix",
-             {{{"models", {"vgg-mini"}}, {"batches", {32, 128}}, {"allocators", all},
-               {"techniques", {"none", "fp16", "bf16", "accum:4", "recompute", "offload", "bf16,recompute", "bf16,accum:4"}}},
-              {{"models", {"vgg16"}}, {"batches", {8}}, {"allocators", all}, {"techniques", {"none", "bf16", "recompute"}}},
-              {{"models", {"deepconv:32"}}, {"channels", 64}, {"batches", {64}}, {"allocators", all},
-               {"techniques", {"none", "bf16", "accum:4", "recompute", "offload", "bf16,recompute"}}}}}};
+    return {
+        {"repeats", 5},
+        {"steps", 10},
+        {"warmup", 2},
+        {"timeout", 1800},
+        {"matrix",
+         {{{"models", {"vgg-mini"}},
+           {"batches", {32, 128}},
+           {"allocators", all},
+           {"techniques",
+            {"none", "fp16", "bf16", "accum:4", "recompute", "offload", "bf16,recompute", "bf16,accum:4"}}},
+          {{"models", {"vgg16"}}, {"batches", {8}}, {"allocators", all}, {"techniques", {"none", "bf16", "recompute"}}},
+          {{"models", {"deepconv:32"}},
+           {"channels", 64},
+           {"batches", {64}},
+           {"allocators", all},
+           {"techniques", {"none", "bf16", "accum:4", "recompute", "offload", "bf16,recompute"}}}}}};
   }
   std::string known;
   for (const auto& [preset, what] : preset_names()) known += (known.empty() ? "" : ", ") + preset;
@@ -145,9 +170,8 @@ SuiteConfig parse_config_text(const std::string& text, const std::string& source
       as_json << toml::json_formatter{table};
       config = nlohmann::json::parse(as_json.str());
     } catch (const toml::parse_error& e) {
-      throw std::invalid_argument("config " + source + ": line " + std::to_string(e.source().begin.line) +
-                                  ", column " + std::to_string(e.source().begin.column) + ": " +
-                                  std::string(e.description()));
+      throw std::invalid_argument("config " + source + ": line " + std::to_string(e.source().begin.line) + ", column " +
+                                  std::to_string(e.source().begin.column) + ": " + std::string(e.description()));
     } catch (const nlohmann::json::exception& e) {  // toml++'s JSON that nlohmann cannot read back
       throw std::invalid_argument("config " + source + ": values that JSON cannot hold (" + e.what() + ")");
     }
@@ -180,9 +204,12 @@ SuiteConfig parse_config(const nlohmann::json& config, const std::string& source
   if (config.contains("timeout")) s.timeout_s = positive(config["timeout"], top.at("timeout"), 1, 7 * 24 * 3600);
   if (config.contains("budget")) {
     const auto& b = config["budget"];
-    if (b.is_number_integer() && b.get<long long>() > 0) s.budget_bytes = std::size_t(b.get<long long>());
-    else if (b.is_string()) check_name(top.at("budget"), [&] { s.budget_bytes = parse_size(b.get<std::string>()); });
-    else throw top.at("budget").fail("expected a size such as \"2GiB\", got " + b.dump());
+    if (b.is_number_integer() && b.get<long long>() > 0)
+      s.budget_bytes = std::size_t(b.get<long long>());
+    else if (b.is_string())
+      check_name(top.at("budget"), [&] { s.budget_bytes = parse_size(b.get<std::string>()); });
+    else
+      throw top.at("budget").fail("expected a size such as \"2GiB\", got " + b.dump());
   }
   if (!config.contains("matrix")) throw top.at("matrix").fail("missing: list at least one [[matrix]] entry");
   const auto& matrix = config["matrix"];
@@ -193,8 +220,9 @@ SuiteConfig parse_config(const nlohmann::json& config, const std::string& source
   for (std::size_t g = 0; g < matrix.size(); ++g) {
     const Where w = top.at("matrix").at(g);
     const auto& entry = matrix[g];
-    check_keys(entry, {"models", "batches", "allocators", "techniques", "threads", "image", "channels", "classes",
-                       "optimizer", "data_mode", "samples"},
+    check_keys(entry,
+               {"models", "batches", "allocators", "techniques", "threads", "image", "channels", "classes", "optimizer",
+                "data_mode", "samples"},
                w);
     for (const char* required : {"models", "batches", "allocators"})
       if (!entry.contains(required)) throw w.at(required).fail("missing");
@@ -202,16 +230,19 @@ SuiteConfig parse_config(const nlohmann::json& config, const std::string& source
     const auto batches = integers(entry["batches"], w.at("batches"), 1, 1 << 20);
     const auto allocators = strings(entry["allocators"], w.at("allocators"));
     const auto techniques = entry.contains("techniques") ? strings(entry["techniques"], w.at("techniques"))
-                                                        : std::vector<std::string>{"none"};
-    const auto threads = entry.contains("threads") ? integers(entry["threads"], w.at("threads"), 1, 1024)
-                                                   : std::vector<int>{0};
+                                                         : std::vector<std::string>{"none"};
+    const auto threads =
+        entry.contains("threads") ? integers(entry["threads"], w.at("threads"), 1, 1024) : std::vector<int>{0};
     RunOptions base;
     if (entry.contains("image")) base.image = positive(entry["image"], w.at("image"), 1, 4096);
     if (entry.contains("channels")) base.channels = positive(entry["channels"], w.at("channels"), 1, 4096);
     if (entry.contains("classes")) base.classes = positive(entry["classes"], w.at("classes"), 2, 100000);
-    if (entry.contains("samples")) base.samples = std::uint64_t(positive(entry["samples"], w.at("samples"), 1, 1 << 30));
-    if (entry.contains("optimizer")) base.optimizer = strings(nlohmann::json::array({entry["optimizer"]}), w.at("optimizer"))[0];
-    if (entry.contains("data_mode")) base.data_mode = strings(nlohmann::json::array({entry["data_mode"]}), w.at("data_mode"))[0];
+    if (entry.contains("samples"))
+      base.samples = std::uint64_t(positive(entry["samples"], w.at("samples"), 1, 1 << 30));
+    if (entry.contains("optimizer"))
+      base.optimizer = strings(nlohmann::json::array({entry["optimizer"]}), w.at("optimizer"))[0];
+    if (entry.contains("data_mode"))
+      base.data_mode = strings(nlohmann::json::array({entry["data_mode"]}), w.at("data_mode"))[0];
     check_name(w.at("optimizer"), [&] { parse_optimizer(base.optimizer); });
     check_name(w.at("data_mode"), [&] { parse_data_mode(base.data_mode); });
 

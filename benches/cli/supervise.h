@@ -25,7 +25,7 @@ struct Outcome {
   int exit_code = -1;
   int signal = 0;
   double wall_s = 0;
-  std::string enforcement;  // cgroup-v1, cgroup-v2, watchdog, none
+  std::string enforcement;                       // cgroup-v1, cgroup-v2, watchdog, none
   std::optional<std::size_t> cgroup_peak_bytes;  // the cgroup's own peak usage, where it tells
 };
 

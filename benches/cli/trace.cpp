@@ -41,10 +41,12 @@ class Recorder final : public AllocObserver {
 nlohmann::json events_json(const std::vector<TraceEvent>& events) {
   nlohmann::json out = nlohmann::json::array();
   for (const auto& e : events) {
-    if (e.op == TraceEvent::Op::phase) out.push_back({"p", to_string(e.phase)});
+    if (e.op == TraceEvent::Op::phase)
+      out.push_back({"p", to_string(e.phase)});
     else if (e.op == TraceEvent::Op::allocate)
       out.push_back({"a", e.id, e.request.bytes, e.request.align, to_string(e.request.kind), e.request.layer});
-    else out.push_back({"f", e.id});
+    else
+      out.push_back({"f", e.id});
   }
   return out;
 }
@@ -66,8 +68,11 @@ Trace record_trace(const RunOptions& options) {
 }
 
 nlohmann::json trace_to_json(const Trace& trace) {
-  return {{"memstrat_trace", 1}, {"description", trace.description}, {"buffers", trace.buffers},
-          {"setup", events_json(trace.setup)}, {"step", events_json(trace.step)}};
+  return {{"memstrat_trace", 1},
+          {"description", trace.description},
+          {"buffers", trace.buffers},
+          {"setup", events_json(trace.setup)},
+          {"step", events_json(trace.step)}};
 }
 
 Trace trace_from_json(const nlohmann::json& json, const std::string& source) {
@@ -171,17 +176,22 @@ Replayer::Replayer(const Trace& trace, Allocator& allocator)
 
 Replayer::~Replayer() {
   for (const auto& e : trace_.setup)
-    if (e.op == TraceEvent::Op::allocate && pointers_[e.id] != nullptr) allocator_.deallocate(pointers_[e.id], e.request);
+    if (e.op == TraceEvent::Op::allocate && pointers_[e.id] != nullptr)
+      allocator_.deallocate(pointers_[e.id], e.request);
 }
 
 void Replayer::play(const TraceEvent& e) {
   switch (e.op) {
-    case TraceEvent::Op::allocate: pointers_[e.id] = allocator_.allocate(e.request); break;
+    case TraceEvent::Op::allocate:
+      pointers_[e.id] = allocator_.allocate(e.request);
+      break;
     case TraceEvent::Op::deallocate:
       allocator_.deallocate(pointers_[e.id], e.request);
       pointers_[e.id] = nullptr;
       break;
-    case TraceEvent::Op::phase: allocator_.phase_begin(e.phase); break;
+    case TraceEvent::Op::phase:
+      allocator_.phase_begin(e.phase);
+      break;
   }
 }
 

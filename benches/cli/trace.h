@@ -16,16 +16,16 @@ namespace memstrat::cli {
 struct TraceEvent {
   enum class Op : std::uint8_t { allocate, deallocate, phase };
   Op op;
-  std::uint32_t id = 0;   // allocate/deallocate: which buffer (numbered in allocation order)
-  AllocRequest request;   // allocate/deallocate
+  std::uint32_t id = 0;  // allocate/deallocate: which buffer (numbered in allocation order)
+  AllocRequest request;  // allocate/deallocate
   Phase phase = Phase::setup;
 };
 
 struct Trace {
-  std::string description;          // "vgg-mini b64"
-  std::vector<TraceEvent> setup;    // parameters, state, workspace: allocated once, never freed in a step
-  std::vector<TraceEvent> step;     // one optimizer step
-  std::size_t buffers = 0;          // ids in use: 0 .. buffers-1
+  std::string description;        // "vgg-mini b64"
+  std::vector<TraceEvent> setup;  // parameters, state, workspace: allocated once, never freed in a step
+  std::vector<TraceEvent> step;   // one optimizer step
+  std::size_t buffers = 0;        // ids in use: 0 .. buffers-1
   std::size_t step_allocations = 0;
 };
 

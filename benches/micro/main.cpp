@@ -21,8 +21,10 @@ int main(int argc, char** argv) {
   std::string allocator;
   std::vector<char*> rest;
   for (int i = 0; i < argc; ++i) {
-    if (std::strncmp(argv[i], "--allocator=", 12) == 0) allocator = argv[i] + 12;
-    else rest.push_back(argv[i]);
+    if (std::strncmp(argv[i], "--allocator=", 12) == 0)
+      allocator = argv[i] + 12;
+    else
+      rest.push_back(argv[i]);
   }
   try {
     if (!allocator.empty()) memstrat::cli::ensure_preloaded(allocator);

@@ -19,14 +19,10 @@ struct ConvCase {
 
 // 3x3, stride 1, padding 1, as every VGG conv layer.
 const ConvCase kCases[] = {
-    {"vgg-mini/conv1_2/b32", {32, 32, 32, 32, 32, 3, 1, 1}},
-    {"vgg-mini/conv2_2/b32", {32, 64, 16, 16, 64, 3, 1, 1}},
-    {"vgg-mini/conv3_1/b32", {32, 64, 8, 8, 128, 3, 1, 1}},
-    {"vgg16/conv1_2/b1", {1, 64, 224, 224, 64, 3, 1, 1}},
-    {"vgg16/conv2_2/b1", {1, 128, 112, 112, 128, 3, 1, 1}},
-    {"vgg16/conv3_3/b1", {1, 256, 56, 56, 256, 3, 1, 1}},
-    {"vgg16/conv4_3/b1", {1, 512, 28, 28, 512, 3, 1, 1}},
-    {"vgg16/conv5_3/b1", {1, 512, 14, 14, 512, 3, 1, 1}},
+    {"vgg-mini/conv1_2/b32", {32, 32, 32, 32, 32, 3, 1, 1}}, {"vgg-mini/conv2_2/b32", {32, 64, 16, 16, 64, 3, 1, 1}},
+    {"vgg-mini/conv3_1/b32", {32, 64, 8, 8, 128, 3, 1, 1}},  {"vgg16/conv1_2/b1", {1, 64, 224, 224, 64, 3, 1, 1}},
+    {"vgg16/conv2_2/b1", {1, 128, 112, 112, 128, 3, 1, 1}},  {"vgg16/conv3_3/b1", {1, 256, 56, 56, 256, 3, 1, 1}},
+    {"vgg16/conv4_3/b1", {1, 512, 28, 28, 512, 3, 1, 1}},    {"vgg16/conv5_3/b1", {1, 512, 14, 14, 512, 3, 1, 1}},
 };
 
 std::vector<float> filled(std::size_t n, std::uint64_t seed) {
@@ -39,8 +35,8 @@ std::vector<float> filled(std::size_t n, std::uint64_t seed) {
 double conv_flops(const ConvGeometry& g) { return 2.0 * g.batch * g.out_c * double(g.col_rows()) * g.col_cols(); }
 
 void set_rate(benchmark::State& state, double flops_per_iteration) {
-  state.counters["GFLOP/s"] = benchmark::Counter(flops_per_iteration * double(state.iterations()) / 1e9,
-                                                 benchmark::Counter::kIsRate);
+  state.counters["GFLOP/s"] =
+      benchmark::Counter(flops_per_iteration * double(state.iterations()) / 1e9, benchmark::Counter::kIsRate);
 }
 
 void BM_conv_forward(benchmark::State& state, ConvGeometry g) {

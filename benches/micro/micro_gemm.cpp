@@ -66,8 +66,7 @@ Operands& operands(const Shape& s) {
   static Shape current{};
   if (!ops || current.M != s.M || current.N != s.N || current.K != s.K) {
     ops.reset();
-    ops = std::make_unique<Operands>(std::size_t(s.M) * s.K, std::size_t(s.K) * s.N,
-                                     std::size_t(s.M) * s.N);
+    ops = std::make_unique<Operands>(std::size_t(s.M) * s.K, std::size_t(s.K) * s.N, std::size_t(s.M) * s.N);
     current = s;
   }
   return *ops;
@@ -83,11 +82,11 @@ void run_gemm(benchmark::State& state, Impl impl, Shape s) {
   auto call = [&] {
     if (impl == Impl::ours)
       memstrat::gemm(s.ta ? memstrat::Trans::yes : memstrat::Trans::no,
-                     s.tb ? memstrat::Trans::yes : memstrat::Trans::no, s.M, s.N, s.K, 1.0f, a, lda,
-                     b, ldb, 0.0f, c, ldc);
+                     s.tb ? memstrat::Trans::yes : memstrat::Trans::no, s.M, s.N, s.K, 1.0f, a, lda, b, ldb, 0.0f, c,
+                     ldc);
     else
-      cblas_sgemm(CblasRowMajor, s.ta ? CblasTrans : CblasNoTrans, s.tb ? CblasTrans : CblasNoTrans,
-                  s.M, s.N, s.K, 1.0f, a, lda, b, ldb, 0.0f, c, ldc);
+      cblas_sgemm(CblasRowMajor, s.ta ? CblasTrans : CblasNoTrans, s.tb ? CblasTrans : CblasNoTrans, s.M, s.N, s.K,
+                  1.0f, a, lda, b, ldb, 0.0f, c, ldc);
   };
   // When switching library, let the other one's idle worker threads go to sleep
   // first: OpenBLAS's keep spinning for 2^28 cycles (~0.1 s) after a call,
@@ -106,16 +105,15 @@ void run_gemm(benchmark::State& state, Impl impl, Shape s) {
     benchmark::ClobberMemory();
   }
   const double gflop = 2.0 * s.M * s.N * double(s.K) * 1e-9;
-  state.counters["GFLOP/s"] = benchmark::Counter(gflop * double(state.iterations()),
-                                                 benchmark::Counter::kIsRate,
-                                                 benchmark::Counter::kIs1000);
+  state.counters["GFLOP/s"] =
+      benchmark::Counter(gflop * double(state.iterations()), benchmark::Counter::kIsRate, benchmark::Counter::kIs1000);
   state.SetLabel(impl == Impl::ours ? memstrat::gemm_kernel_name() : "openblas");
 }
 
 std::string shape_name(const Shape& s) {
   if (std::string(s.group) == "square") return "square/" + std::to_string(s.M);
-  return std::string(s.group) + "/" + (s.ta ? "T" : "N") + (s.tb ? "T" : "N") + "/" +
-         std::to_string(s.M) + "x" + std::to_string(s.N) + "x" + std::to_string(s.K);
+  return std::string(s.group) + "/" + (s.ta ? "T" : "N") + (s.tb ? "T" : "N") + "/" + std::to_string(s.M) + "x" +
+         std::to_string(s.N) + "x" + std::to_string(s.K);
 }
 
 const Shape kShapes[] = {
@@ -166,8 +164,7 @@ const bool kRegistered = [] {
     // Enough time for a stable median; the largest shapes take ~25 ms a call.
     const double min_time = std::string(s.group) == "square" ? 0.5 : gflop > 1.0 ? 0.3 : 0.2;
     for (Impl impl : {Impl::ours, Impl::openblas}) {
-      const std::string name =
-          std::string("gemm/") + (impl == Impl::ours ? "ours/" : "openblas/") + shape_name(s);
+      const std::string name = std::string("gemm/") + (impl == Impl::ours ? "ours/" : "openblas/") + shape_name(s);
       benchmark::RegisterBenchmark(name.c_str(), run_gemm, impl, s)
           ->UseRealTime()
           ->MinTime(min_time)

@@ -35,7 +35,7 @@ const std::vector<NamedTrace>& traces() {
   return all;
 }
 
-void BM_replay(benchmark::State& state, const cli::Trace* trace, std::string spec) {
+void BM_replay(benchmark::State& state, const cli::Trace* trace, const std::string& spec) {
   std::unique_ptr<Allocator> allocator;
   try {
     allocator = make_allocator(spec);
