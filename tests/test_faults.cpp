@@ -148,7 +148,7 @@ TEST_CASE("a malformed MEMSTRAT_FAULT is refused before anything runs", "[faults
   }
 }
 
-TEST_CASE("in a suite, a run that fails or hangs is recorded with its reason; runs already written stay as they were",
+TEST_CASE("in a suite, a run that fails or hangs is recorded with its reason, runs already written stay as they were",
           "[faults][suite]") {
   memstrat::test::TempDir dir;
   write(dir.path("first.json"), R"({"repeats": 1, "steps": 2, "warmup": 0, "timeout": 2, "matrix": [

@@ -410,7 +410,7 @@ TEST_CASE("arena: sized by the first step, no growth on identical steps, grows w
   }
 }
 
-TEST_CASE("arena: inside a step a freed buffer is not reused; the region is rewound at step end", "[strategies]") {
+TEST_CASE("arena: inside a step a freed buffer is not reused, the region is rewound at step end", "[strategies]") {
   auto a = make_allocator("arena");
   a->step_begin(0);
   a->phase_begin(Phase::forward);
@@ -469,7 +469,7 @@ TEST_CASE("arena: a buffer alive at step end is not overwritten by the next step
 
 // ---- pool ----
 
-TEST_CASE("pool: rounded blocks reused, split and merged; trim releases free segments", "[strategies]") {
+TEST_CASE("pool: rounded blocks reused, split and merged, trim releases free segments", "[strategies]") {
   auto allocator = make_allocator("pool");
   Allocator& a = *allocator;
   Harness h(a);

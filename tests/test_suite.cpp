@@ -124,7 +124,7 @@ TEST_CASE("over the budget: recorded oom, and the suite goes on", "[suite]") {
   REQUIRE(by_name.at("mlp:64/b8/malloc/none")["status"] == "ok");
 }
 
-TEST_CASE("a child that crashes, is killed or hangs is recorded so; the file stays valid", "[suite]") {
+TEST_CASE("a child that crashes, is killed or hangs is recorded so, the file stays valid", "[suite]") {
   memstrat::test::TempDir dir;
   write(dir.path("one.json"), R"({"repeats": 1, "steps": 3, "warmup": 0, "timeout": 5, "matrix": [
     {"models": ["mlp:64"], "batches": [8], "allocators": ["malloc"]}]})");

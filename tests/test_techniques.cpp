@@ -140,7 +140,7 @@ TEST_CASE("recompute: losses and weights bitwise-identical to the plain run", "[
   REQUIRE(bitwise_equal(r.weights, plain.weights));
 }
 
-TEST_CASE("accum:K gives the full batch's update within 1e-5 relative; a K that does not divide is refused",
+TEST_CASE("accum:K gives the full batch's update within 1e-5 relative, a K that does not divide is refused",
           "[techniques]") {
   // Summing K micro-batch gradients reassociates the sums: not bitwise, but close.
   // Measured here: max |a - b| / max |a| over a tensor at most 2.3e-7 (accum:2) and
@@ -314,7 +314,7 @@ TEST_CASE("fp16, bf16 and offload exclude one another, and take no option", "[te
   REQUIRE(make_techniques("bf16,accum:2,recompute").label() == "bf16+accum:2+recompute");
 }
 
-TEST_CASE("fp16 and bf16: the loss within 2% of fp32's after 30 steps; saved activations cut 1.9x, their peak 1.5x",
+TEST_CASE("fp16 and bf16: the loss within 2% of fp32's after 30 steps, saved activations cut 1.9x, their peak 1.5x",
           "[techniques]") {
   // Only what waits for backward is rounded; weights and arithmetic stay fp32.
   // At lr 0.005: at the default 0.01 vgg-mini's first steps are unstable (the loss
