@@ -1,6 +1,7 @@
 #include "kernels/estimator.h"
 
 #include <map>
+#include <memory>
 #include <stdexcept>
 
 namespace memstrat {
@@ -82,6 +83,10 @@ Estimate estimate_training(const ModelSpec& spec, ActivationStore& store, const 
   } both;
   both.a = &saved, both.b = watcher;
   allocator.set_observer(&both);
+  // Detached on every way out: if the trainer refuses the options, the model's
+  // buffers are freed after `both` is gone, and must not be reported to it.
+  const std::unique_ptr<Allocator, void (*)(Allocator*)> detach(&allocator,
+                                                                [](Allocator* a) { a->set_observer(nullptr); });
   model.init(allocator, 0, /*dry_run=*/true);
   Estimate estimate;
   {

@@ -4,9 +4,13 @@
 // issue's bound is 2%, and the test holds it to that and reports the error.
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <stdexcept>
 
 #include "benches/cli/commands.h"
 #include "benches/cli/session.h"
+#include "kernels/activation.h"
+#include "kernels/estimator.h"
+#include "kernels/models.h"
 
 using namespace memstrat;
 
@@ -50,4 +54,23 @@ TEST_CASE("estimate of vgg16 at 224: parameters, gradients and momentum of 138M 
   REQUIRE(e.peak_by_kind[std::size_t(BufferKind::optimizer_state)] == weight_bytes);
   REQUIRE(e.peak_live_bytes > 3 * weight_bytes);
   REQUIRE(e.layers.size() == 21);
+}
+
+TEST_CASE("estimate of options the trainer refuses throws and reports nothing after", "[estimator]") {
+  // The trainer refuses a batch that accum does not divide after the model's
+  // weights exist; those are then freed while unwinding, and the watcher must
+  // have been detached by then (under ASan, a report here is that bug).
+  struct Counter final : AllocObserver {
+    int allocations = 0, frees = 0;
+    void on_allocate(const AllocRequest&, const void*) override { ++allocations; }
+    void on_deallocate(const AllocRequest&, const void*) override { ++frees; }
+  } counter;
+  ModelSpec spec = parse_model_spec("mlp:16");
+  spec.image = 8;
+  ActivationStore store;
+  TrainOptions options;
+  options.batch = 4, options.accum = 3;
+  REQUIRE_THROWS_AS(estimate_training(spec, store, options, &counter), std::invalid_argument);
+  REQUIRE(counter.allocations > 0);
+  REQUIRE(counter.frees == 0);
 }
