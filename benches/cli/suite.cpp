@@ -280,8 +280,11 @@ int run_suite(const SuiteConfig& config, const SuiteRunOptions& run) {
                       e.what(), written));
     }
   };
-  for (const auto& cell : config.cells) {
-    for (int rep = 0; rep < config.repeats && !interrupted; ++rep) {
+  // Round by round: every cell's first repeat, then every cell's second, and so on.
+  // A shared machine drifts over minutes; interleaved, the drift lands on every cell
+  // alike instead of on whichever cells ran late, and medians stay comparable.
+  for (int rep = 0; rep < config.repeats && !interrupted; ++rep) {
+    for (const auto& cell : config.cells) {
       if (done(cell.name, rep)) continue;
       const std::string label = fmt::format("{} #{}", cell.name, rep + 1);
       progress.begin(label);
