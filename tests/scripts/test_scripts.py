@@ -151,7 +151,7 @@ class Plot(Scratch):
         self.assertIn(newer, result.stdout)
         text = read(self.path("REPORT.md"))
         self.assertIn("Within a budget of 123.0 MiB", text)
-        self.assertIn(fit_file, text)
+        self.assertIn(f"({os.path.basename(fit_file)})", text)  # linked beside the report
 
 
 class Report(Scratch):
@@ -215,6 +215,13 @@ class Report(Scratch):
         top = max(e["max_batch"] for e in fixture()["fit"]["results"])
         self.assertIn(f"**Largest batch**: {top}", self.text)
         self.assertNotRegex(self.text, r"\bnan\b|\bNone\b")
+
+    def test_results_file_is_linked_relative_to_the_report(self):
+        row = [line for line in self.text.splitlines() if line.startswith("| results file |")]
+        self.assertEqual(len(row), 1, self.text)
+        target = re.search(r"\]\(([^)]+)\)", row[0]).group(1)
+        self.assertFalse(os.path.isabs(target), target)
+        self.assertTrue(os.path.samefile(os.path.join(self.dir, target), FIXTURE), target)
 
 
 class Compare(Scratch):
