@@ -63,9 +63,7 @@ class HalfStore final : public ActivationStore {
 // `name` must be a string literal: the store keeps the pointer.
 inline void apply_half_store(const char* name, std::string_view option, TechniqueSet& set, HalfStore::Narrow narrow,
                              HalfStore::Widen widen) {
-  if (!option.empty())
-    throw SpecError("technique '" + std::string(name) + "' takes no option (got '" + std::string(name) + ":" +
-                    std::string(option) + "')");
+  refuse_option("technique", name, option);
   if (set.store)
     throw SpecError("techniques '" + std::string(set.store->name()) + "' and '" + std::string(name) +
                     "' cannot be combined: both decide how saved activations are kept");

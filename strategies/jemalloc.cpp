@@ -44,7 +44,7 @@ class Jemalloc final : public ProcessWideAllocator {
 }  // namespace
 
 std::unique_ptr<Allocator> make_jemalloc(std::string_view option) {
-  if (!option.empty()) throw SpecError("allocator 'jemalloc' takes no option (got '" + std::string(option) + "')");
+  refuse_option("allocator", "jemalloc", option);
   require_malloc_from("jemalloc", preload_library("jemalloc"));
   const auto mallctl = find_function<Mallctl>("mallctl");
   const char* version = nullptr;

@@ -92,7 +92,7 @@ using MallocOfThisBuild = GlibcMalloc;
 }  // namespace
 
 std::unique_ptr<Allocator> make_malloc(std::string_view option) {
-  if (!option.empty()) throw SpecError("allocator 'malloc' takes no option (got '" + std::string(option) + "')");
+  refuse_option("allocator", "malloc", option);
   require_malloc_from("malloc", malloc_library());
   return std::make_unique<MallocOfThisBuild>();
 }

@@ -45,7 +45,7 @@ class Mimalloc final : public ProcessWideAllocator {
 }  // namespace
 
 std::unique_ptr<Allocator> make_mimalloc(std::string_view option) {
-  if (!option.empty()) throw SpecError("allocator 'mimalloc' takes no option (got '" + std::string(option) + "')");
+  refuse_option("allocator", "mimalloc", option);
   require_malloc_from("mimalloc", preload_library("mimalloc"));
   const auto version = find_function<MiVersion>("mi_version");
   if (version == nullptr) throw SpecError("mimalloc serves malloc but has no mi_version()");

@@ -90,7 +90,7 @@ class MmapAllocator final : public Allocator {
 }  // namespace
 
 std::unique_ptr<Allocator> make_mmap(std::string_view option) {
-  if (!option.empty()) throw SpecError("allocator 'mmap' takes no option (got 'mmap:" + std::string(option) + "')");
+  refuse_option("allocator", "mmap", option);
   return std::make_unique<MmapAllocator>();
 }
 

@@ -240,8 +240,7 @@ class OffloadStore final : public ActivationStore {
 }  // namespace
 
 void apply_offload(std::string_view option, TechniqueSet& set) {
-  if (!option.empty())
-    throw SpecError("technique 'offload' takes no option (got 'offload:" + std::string(option) + "')");
+  refuse_option("technique", "offload", option);
   if (set.store)
     throw SpecError("techniques '" + std::string(set.store->name()) +
                     "' and 'offload' cannot be combined: both decide how saved activations are kept");

@@ -272,8 +272,7 @@ class PlannedAllocator final : public Allocator {
 }  // namespace
 
 std::unique_ptr<Allocator> make_planned(std::string_view option) {
-  if (!option.empty())
-    throw SpecError("allocator 'planned' takes no option (got 'planned:" + std::string(option) + "')");
+  refuse_option("allocator", "planned", option);
   return std::make_unique<PlannedAllocator>();
 }
 

@@ -40,6 +40,12 @@ std::pair<std::string_view, std::string_view> split_spec(std::string_view spec) 
   return {spec.substr(0, colon), spec.substr(colon + 1)};
 }
 
+void refuse_option(std::string_view kind, std::string_view name, std::string_view option) {
+  if (option.empty()) return;
+  throw SpecError(std::string(kind) + " '" + std::string(name) + "' takes no option (got '" + std::string(name) + ":" +
+                  std::string(option) + "')");
+}
+
 static const AllocatorEntry& find_entry(std::string_view spec) {
   const auto name = split_spec(spec).first;
   for (const auto& entry : allocator_entries())

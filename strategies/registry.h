@@ -53,4 +53,8 @@ std::string preload_library(std::string_view spec);
 // Splits "name:option" into its parts; the option is empty when absent.
 std::pair<std::string_view, std::string_view> split_spec(std::string_view spec);
 
+// For a strategy that takes no option: throws SpecError, "allocator 'mmap' takes
+// no option (got 'mmap:x')", when one was given. `kind` is "allocator" or "technique".
+void refuse_option(std::string_view kind, std::string_view name, std::string_view option);
+
 }  // namespace memstrat

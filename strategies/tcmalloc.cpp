@@ -45,7 +45,7 @@ class Tcmalloc final : public ProcessWideAllocator {
 }  // namespace
 
 std::unique_ptr<Allocator> make_tcmalloc(std::string_view option) {
-  if (!option.empty()) throw SpecError("allocator 'tcmalloc' takes no option (got '" + std::string(option) + "')");
+  refuse_option("allocator", "tcmalloc", option);
   require_malloc_from("tcmalloc", preload_library("tcmalloc"));
   const auto version = find_function<TcVersion>("tc_version");
   if (version == nullptr) throw SpecError("tcmalloc serves malloc but has no tc_version()");

@@ -368,6 +368,18 @@ TEST_CASE("a bad option names the options the strategy takes", "[strategies]") {
     REQUIRE(make_allocator(spec)->name() == spec);
 }
 
+TEST_CASE("every allocator without options refuses one in the same words", "[strategies]") {
+  int without = 0;
+  for (const auto& entry : allocator_entries()) {
+    if (entry.usage != entry.name) continue;  // it takes an option: "pool[:best|first|worst]"
+    ++without;
+    const std::string name(entry.name);
+    INFO(name);
+    REQUIRE_THROWS_WITH(make_allocator(name + ":x"), "allocator '" + name + "' takes no option (got '" + name + ":x')");
+  }
+  REQUIRE(without >= 6);  // malloc, jemalloc, mimalloc, tcmalloc, mmap, planned
+}
+
 // ---- arena ----
 
 TEST_CASE("arena: sized by the first step, no growth on identical steps, grows when a step needs more",
