@@ -74,7 +74,7 @@ std::vector<std::string> runnable_strategies(std::vector<std::string>& left_out)
     std::string spec(e.name);
     if (e.name == "preload") {
       if (jemalloc.empty()) {
-        left_out.push_back("preload: no library to preload (jemalloc was not found)");
+        left_out.emplace_back("preload: no library to preload (jemalloc was not found)");
         continue;
       }
       spec = "preload:" + jemalloc;

@@ -55,7 +55,7 @@ std::vector<std::string> supported_kernels() {
   std::vector<std::string> out;
   for (const char* name : {"portable", "avx2", "avx512"}) {
     ForceKernel force(name);
-    if (std::string(memstrat::gemm_kernel_name()) == name) out.push_back(name);
+    if (std::string(memstrat::gemm_kernel_name()) == name) out.emplace_back(name);
   }
   return out;
 }

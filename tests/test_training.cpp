@@ -12,7 +12,7 @@ using namespace memstrat;
 
 namespace {
 
-std::vector<double> train_losses(cli::RunOptions options) {
+std::vector<double> train_losses(const cli::RunOptions& options) {
   auto session = cli::open_session(options);
   std::vector<double> losses;
   for (int i = 0; i < options.steps; ++i) losses.push_back(session->trainer->step().loss);

@@ -19,7 +19,7 @@ namespace memstrat::cli {
 CLI::Validator whole_number(std::uint64_t low, std::uint64_t high) {
   return CLI::Validator(
       [low, high](std::string& text) -> std::string {
-        const std::string expected = fmt::format("expected a whole number from {} to {}, got '{}'", low, high, text);
+        std::string expected = fmt::format("expected a whole number from {} to {}, got '{}'", low, high, text);
         if (text.empty() || text.find_first_not_of("0123456789") != std::string::npos) return expected;
         errno = 0;
         const unsigned long long value = std::strtoull(text.c_str(), nullptr, 10);
