@@ -182,6 +182,12 @@ TEST_CASE("an interrupted suite resumes without redoing finished runs", "[suite]
   REQUIRE(after.size() == 6);
   REQUIRE(after[0] == before[0]);  // kept as it was, not run again
   REQUIRE(after[1] == before[1]);
+  // The new runs went round by round: every cell's first repeat before any cell's second.
+  std::vector<std::pair<std::string, int>> order;
+  for (std::size_t i = 2; i < after.size(); ++i)
+    order.emplace_back(after[i]["config"]["alloc"].get<std::string>(), after[i]["repetition_index"].get<int>());
+  const std::vector<std::pair<std::string, int>> rounds = {{"pool", 0}, {"mmap", 0}, {"pool", 1}, {"mmap", 1}};
+  REQUIRE(order == rounds);
 }
 
 TEST_CASE("bad suite configurations are refused naming the key or line", "[suite]") {
@@ -225,4 +231,22 @@ TEST_CASE("bad suite configurations are refused naming the key or line", "[suite
   const auto ok = run_cli("suite --dry-run --config " + dir.path("ok.toml"));
   REQUIRE(ok.exit_code == 0);
   REQUIRE(ok.out.find("16 cells x 1 repeats") != std::string::npos);
+}
+
+TEST_CASE("fit's default strategies leave out accum:4 when --max-batch is below 4", "[suite]") {
+  memstrat::test::TempDir dir;
+  const std::string out = dir.path("fit.json");
+  const auto result = run_cli("fit --model mlp:8 --image 4 --budget 64MiB --steps 1 --max-batch 2 --out " + out);
+  INFO(result.out << result.err);
+  REQUIRE(result.exit_code == 0);
+  const json fit = load(out);
+  std::vector<std::string> techs;
+  for (const auto& r : fit["fit"]["results"]) techs.push_back(r["tech"].get<std::string>());
+  REQUIRE(std::count(techs.begin(), techs.end(), "accum:4") == 0);
+  REQUIRE(std::count(techs.begin(), techs.end(), "bf16") == 1);  // the others are still tried
+  const long runnable = std::count_if(memstrat::allocator_entries().begin(), memstrat::allocator_entries().end(),
+                                      [](const memstrat::AllocatorEntry& e) {
+                                        return e.name != "preload" && memstrat::refused_in_this_build(e.name).empty();
+                                      });
+  REQUIRE(std::count(techs.begin(), techs.end(), "none") == runnable);  // every allocator the build can run
 }

@@ -117,8 +117,10 @@ Command add_fit(CLI::App& app) {
     std::vector<std::pair<std::string, std::string>> combos;
     if (allocs->empty() && techs->empty()) {
       for (const char* a : {"malloc", "jemalloc", "mimalloc", "tcmalloc", "arena", "pool", "mmap", "planned"})
-        combos.emplace_back(a, "none");
-      for (const char* t : {"bf16", "recompute", "accum:4", "bf16,recompute"}) combos.emplace_back("malloc", t);
+        if (refused_in_this_build(a).empty()) combos.emplace_back(a, "none");  // sanitizers refuse preloading
+      // accum:4 needs 4 samples to split: under a smaller --max-batch it is left out, not an error.
+      for (const char* t : {"bf16", "recompute", "accum:4", "bf16,recompute"})
+        if (make_techniques(t).accum <= *max_batch) combos.emplace_back("malloc", t);
     } else {
       for (const auto& a : allocs->empty() ? std::vector<std::string>{"malloc"} : *allocs)
         for (const auto& t : techs->empty() ? std::vector<std::string>{"none"} : *techs) combos.emplace_back(a, t);
