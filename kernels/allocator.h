@@ -138,6 +138,23 @@ class Allocator {
   Phase phase_ = Phase::setup;
 };
 
+// Attaches an observer for a scope and detaches it on every way out, a thrown
+// step included. Declare it after the observer and after whatever owns buffers
+// (session, model, trainer): those are then freed with no observer attached,
+// never reported to one that is already gone.
+class ObserverScope {
+ public:
+  ObserverScope(Allocator& allocator, AllocObserver* observer) : allocator_(allocator) {
+    allocator.set_observer(observer);
+  }
+  ~ObserverScope() { allocator_.set_observer(nullptr); }
+  ObserverScope(const ObserverScope&) = delete;
+  ObserverScope& operator=(const ObserverScope&) = delete;
+
+ private:
+  Allocator& allocator_;
+};
+
 // Owns one allocation from an Allocator for as long as it lives. Move-only.
 class Buffer {
  public:

@@ -1,7 +1,6 @@
 #include "kernels/estimator.h"
 
 #include <map>
-#include <memory>
 #include <stdexcept>
 
 namespace memstrat {
@@ -82,11 +81,9 @@ Estimate estimate_training(const ModelSpec& spec, ActivationStore& store, const 
     void on_phase(Phase p) override { a->on_phase(p), b ? b->on_phase(p) : void(); }
   } both;
   both.a = &saved, both.b = watcher;
-  allocator.set_observer(&both);
-  // Detached on every way out: if the trainer refuses the options, the model's
-  // buffers are freed after `both` is gone, and must not be reported to it.
-  const std::unique_ptr<Allocator, void (*)(Allocator*)> detach(&allocator,
-                                                                [](Allocator* a) { a->set_observer(nullptr); });
+  // If the trainer refuses the options, the model's buffers are freed after `both`
+  // is gone: the scope has detached it by then.
+  const ObserverScope observing(allocator, &both);
   model.init(allocator, 0, /*dry_run=*/true);
   Estimate estimate;
   {
@@ -97,7 +94,6 @@ Estimate estimate_training(const ModelSpec& spec, ActivationStore& store, const 
     estimate.peak_live_bytes = allocator.stats().peak_live_bytes;
     estimate.peak_by_kind = allocator.stats().peak_by_kind;
   }
-  allocator.set_observer(nullptr);
   Shape shape = model.input.with_batch(options.batch / options.accum);
   for (const auto& layer : model.layers) {
     LayerEstimate l;

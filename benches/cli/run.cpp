@@ -55,11 +55,7 @@ nlohmann::json measure_run(const RunOptions& options, int warmup, bool keep_time
   allocator.reset_peak();
   const AllocStats before = allocator.stats();
   AllocatorProbe probe(allocator);
-  allocator.set_observer(&probe);
-  // The probe goes before the session does: a step that throws must not leave the
-  // allocator pointing at it while the session's buffers are freed.
-  const std::unique_ptr<Allocator, void (*)(Allocator*)> detach_probe(&allocator,
-                                                                      [](Allocator* a) { a->set_observer(nullptr); });
+  const ObserverScope observing(allocator, &probe);  // detached before the session's buffers are freed
   RssSampler sampler;
   const ProcessMemory baseline = read_process_memory();
   const bool mark_reset = reset_peak_rss();
@@ -78,7 +74,6 @@ nlohmann::json measure_run(const RunOptions& options, int warmup, bool keep_time
     if (i >= warmup) step_ms.push_back(r.ms);
   }
   sampler.stop();
-  allocator.set_observer(nullptr);
   const ProcessTimes times_after = read_process_times();
   const ProcessMemory after = read_process_memory();
   const AllocStats stats = allocator.stats();

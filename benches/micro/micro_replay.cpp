@@ -48,11 +48,10 @@ void BM_replay(benchmark::State& state, const cli::Trace* trace, const std::stri
     cli::Replayer replayer(*trace, *allocator);
     replayer.step(step++);  // the first step sizes arenas and plans: not the steady state
     cli::AllocatorProbe probe(*allocator);
-    allocator->set_observer(&probe);
+    const ObserverScope observing(*allocator, &probe);  // detached before the replayer frees its buffers
     const AllocStats before = allocator->stats();
     for (auto _ : state) replayer.step(step++);
     const AllocStats after = allocator->stats();
-    allocator->set_observer(nullptr);
     const double pairs = double(after.alloc_calls - before.alloc_calls);
     state.counters["ns_per_pair"] = pairs > 0 ? double(after.alloc_ns - before.alloc_ns) / pairs : 0.0;
     state.counters["pairs_per_step"] = double(trace->step_allocations);
