@@ -12,10 +12,13 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <set>
 #include <stdexcept>
 #include <string>
+#include <typeinfo>
 #include <vector>
 
 #include "benches/cli/record.h"
@@ -34,6 +37,20 @@ class InvariantBroken : public std::logic_error {
 
 inline void expect(bool holds, const std::string& what) {
   if (!holds) throw InvariantBroken(what);
+}
+
+// The body of every libFuzzer target: one input to `check`. An exception that
+// escapes the reader's contract is named, then turned into a crash, so that
+// libFuzzer keeps the input as a reproducer.
+inline int run_target(const char* target, void (*check)(const std::string&), const std::uint8_t* data,
+                      std::size_t size) {
+  try {
+    check(std::string(reinterpret_cast<const char*>(data), size));
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "%s: %s escaped: %s\n", target, typeid(e).name(), e.what());
+    std::abort();
+  }
+  return 0;
 }
 
 // `memstrat suite --config FILE`: every input is read as TOML and as JSON.
