@@ -93,4 +93,11 @@ nlohmann::json machine_context() {
   };
 }
 
+std::optional<std::size_t> number_in(const std::string& path) {
+  std::ifstream in(path);
+  std::size_t value = 0;
+  if (in >> value) return value;
+  return std::nullopt;
+}
+
 }  // namespace memstrat::cli

@@ -16,6 +16,7 @@
 #include <stdexcept>
 
 #include "benches/cli/commands.h"
+#include "benches/cli/machine.h"
 
 namespace memstrat::cli {
 
@@ -35,13 +36,6 @@ std::optional<std::size_t> meminfo_bytes(const std::string& key) {
   return std::nullopt;
 }
 
-std::optional<std::size_t> number_in(const std::string& path) {
-  std::ifstream in(path);
-  std::size_t value = 0;
-  if (in >> value) return value;  // "max" reads as no number: no limit
-  return std::nullopt;
-}
-
 // What this process's memory cgroup (v2) has left under its limit, where it has one.
 std::optional<std::size_t> cgroup_room() {
   std::ifstream in("/proc/self/cgroup");
@@ -52,11 +46,6 @@ std::optional<std::size_t> cgroup_room() {
       if (limit && used) return *limit > *used ? *limit - *used : 0;
     }
   return std::nullopt;
-}
-
-bool exists(const std::string& path) {
-  struct stat st {};
-  return ::stat(path.c_str(), &st) == 0;
 }
 
 }  // namespace
@@ -75,7 +64,8 @@ std::size_t available_memory_bytes() {
 }
 
 DatasetInfo planned_dataset(const RunOptions& o, const Model& model) {
-  if (!o.data.empty() && exists(o.data)) return read_dataset_info(o.data);
+  std::error_code ignored;  // unreadable reads as absent: the dataset is then generated there
+  if (!o.data.empty() && std::filesystem::exists(o.data, ignored)) return read_dataset_info(o.data);
   DatasetInfo info;
   info.channels = model.input.c, info.height = model.input.h, info.width = model.input.w;
   info.classes = model.classes;

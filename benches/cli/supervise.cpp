@@ -1,5 +1,7 @@
 #include "benches/cli/supervise.h"
 
+#include "benches/cli/machine.h"
+
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -52,13 +54,6 @@ std::optional<std::size_t> keyed_value(const std::string& text, const std::strin
     if (!(in >> v)) break;
     if (k == key) return v;
   }
-  return std::nullopt;
-}
-
-std::optional<std::size_t> number_in(const std::string& path) {
-  std::ifstream in(path);
-  std::size_t v = 0;
-  if (in >> v) return v;
   return std::nullopt;
 }
 
