@@ -100,7 +100,11 @@ Estimate estimate_training(const ModelSpec& spec, ActivationStore& store, const 
     l.index = layer->index();
     l.description = layer->describe();
     l.output = layer->output_shape(shape);
-    for (const Param* p : layer->params()) l.params += p->numel();
+    for (const Param* p : layer->params()) {
+      l.params += p->numel();
+      if (p->grad) estimate.trainable_params += p->numel();
+    }
+    estimate.total_params += l.params;
     l.saved_bytes = saved.saved_by_layer.count(l.index) ? saved.saved_by_layer[l.index] : 0;
     l.workspace_bytes = layer->workspace_bytes(shape);
     estimate.layers.push_back(l);

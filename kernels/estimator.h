@@ -26,6 +26,8 @@ struct LayerEstimate {
 
 struct Estimate {
   std::vector<LayerEstimate> layers;
+  std::size_t total_params = 0;      // every weight and bias, as torchinfo's "Total params"
+  std::size_t trainable_params = 0;  // those with a gradient, which the optimizer updates (today: all)
   std::array<std::size_t, kBufferKindCount> peak_by_kind{};  // each kind's own peak
   std::size_t setup_bytes = 0;                               // live once setup is done (parameters, state, ...)
   std::size_t peak_live_bytes = 0;                           // the most bytes alive at once over a step, setup included
