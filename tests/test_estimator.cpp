@@ -1,9 +1,8 @@
 // The estimator predicts the measured peak live bytes of the same configuration.
 //
-// It dry-runs the real trainer, so the prediction is expected to be exact; the
-// issue's bound is 2%, and the test holds it to that and reports the error.
+// It dry-runs the real trainer, so the prediction is documented as exact, and
+// the test holds it to that: one byte off is a failure.
 #include <catch2/catch.hpp>
-#include <cmath>
 #include <stdexcept>
 
 #include "benches/cli/commands.h"
@@ -16,18 +15,17 @@ using namespace memstrat;
 
 namespace {
 
-double relative_error(const cli::RunOptions& o) {
+// The peak live bytes of a real run of `o.steps` steps.
+std::size_t measured_peak_live_bytes(const cli::RunOptions& o) {
   auto session = cli::open_session(o);
   session->allocator->reset_peak();
   for (int i = 0; i < o.steps; ++i) session->trainer->step();
-  const double measured = double(session->allocator->stats().peak_live_bytes);
-  const double predicted = double(cli::estimate_for(o).peak_live_bytes);
-  return std::fabs(predicted - measured) / measured;
+  return session->allocator->stats().peak_live_bytes;
 }
 
 }  // namespace
 
-TEST_CASE("estimate within 2% of the measured peak live bytes, every model and technique", "[estimator]") {
+TEST_CASE("estimate equals the measured peak live bytes, every model and technique", "[estimator]") {
   const char* models[] = {"mlp:64,32", "vgg-mini", "deepconv:4"};
   const char* techniques[] = {
       "none", "recompute", "recompute:2", "accum:2",        "accum:2,recompute", "accum:4",
@@ -40,7 +38,8 @@ TEST_CASE("estimate within 2% of the measured peak live bytes, every model and t
         o.batch = 8, o.steps = 2, o.threads = 2, o.samples = 16;
         o.image = 16;
         INFO(model << " " << tech << " " << optimizer);
-        REQUIRE(relative_error(o) <= 0.02);
+        const std::size_t measured = measured_peak_live_bytes(o);
+        REQUIRE(cli::estimate_for(o).peak_live_bytes == measured);
       }
 }
 
