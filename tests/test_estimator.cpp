@@ -3,13 +3,16 @@
 // It dry-runs the real trainer, so the prediction is documented as exact, and
 // the test holds it to that: one byte off is a failure.
 #include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
 #include <stdexcept>
+#include <string>
 
 #include "benches/cli/commands.h"
 #include "benches/cli/session.h"
 #include "kernels/activation.h"
 #include "kernels/estimator.h"
 #include "kernels/models.h"
+#include "tests/support.h"
 
 using namespace memstrat;
 
@@ -72,4 +75,57 @@ TEST_CASE("estimate of options the trainer refuses throws and reports nothing af
   REQUIRE_THROWS_AS(estimate_training(spec, store, options, &counter), std::invalid_argument);
   REQUIRE(counter.allocations > 0);
   REQUIRE(counter.frees == 0);
+}
+
+namespace {
+
+// VGG-16 (configuration D) at 224x224 with 1000 classes: 138,357,544 weights and
+// biases, the count its paper and torchvision publish.
+constexpr std::size_t kVgg16Params = 138357544;
+
+cli::RunOptions vgg16_224() {
+  cli::RunOptions o;
+  o.model = "vgg16", o.image = 224, o.classes = 1000, o.batch = 1, o.threads = 2;
+  return o;
+}
+
+}  // namespace
+
+TEST_CASE("vgg16 at 224 with 1000 classes has 138,357,544 parameters, all trainable", "[estimator]") {
+  const Estimate e = cli::estimate_for(vgg16_224());
+  REQUIRE(e.total_params == kVgg16Params);
+  REQUIRE(e.trainable_params == kVgg16Params);
+  std::size_t by_layer = 0;
+  for (const auto& l : e.layers) by_layer += l.params;
+  REQUIRE(by_layer == kVgg16Params);
+
+  const nlohmann::json j = cli::estimate_json(e);
+  REQUIRE(j.at("total_params").is_number_unsigned());
+  REQUIRE(j.at("trainable_params").is_number_unsigned());
+  REQUIRE(j.at("total_params").get<std::size_t>() == kVgg16Params);
+  REQUIRE(j.at("trainable_params").get<std::size_t>() == kVgg16Params);
+  REQUIRE(j.at("non_trainable_params").get<std::size_t>() == 0);
+  REQUIRE(j.at("predicted_peak_live_bytes").get<std::size_t>() == e.peak_live_bytes);
+}
+
+TEST_CASE("memstrat estimate opens with torchinfo's parameter summary", "[estimator][cli]") {
+  const std::string args = "estimate --model vgg16 --image 224 --classes 1000 --batch 1 --threads 2";
+  const auto text = test::run_cli(args);
+  INFO(text.err);
+  REQUIRE(text.exit_code == 0);
+  const auto total = text.out.find("\nTotal params: 138,357,544\n");
+  REQUIRE(total != std::string::npos);
+  REQUIRE(text.out.find("\nTrainable params: 138,357,544\n") != std::string::npos);
+  REQUIRE(text.out.find("\nNon-trainable params: 0\n") != std::string::npos);
+  REQUIRE(text.out.find("\nPredicted peak live bytes: ") != std::string::npos);
+  // The summary comes first, then the per-layer table.
+  const auto table = text.out.find("#  layer");
+  REQUIRE(table != std::string::npos);
+  REQUIRE(total < table);
+
+  const auto json = test::run_cli(args + " --json");
+  REQUIRE(json.exit_code == 0);
+  const nlohmann::json j = nlohmann::json::parse(json.out);
+  REQUIRE(j.at("total_params").get<std::size_t>() == kVgg16Params);
+  REQUIRE(j.at("trainable_params").get<std::size_t>() == kVgg16Params);
 }
