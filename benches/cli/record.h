@@ -11,16 +11,22 @@
 
 namespace memstrat::cli {
 
-// Trains `options` here and returns its record (every figure of DESIGN.md).
+// The exit status of `memstrat run` when training diverged (its record says where).
+inline constexpr int kDivergedExit = 3;
+
+// Trains `options` here and returns its record (every figure of DESIGN.md), or a
+// record of status "diverged" when the loss left the rails.
 nlohmann::json measure_run(const RunOptions& options, int warmup, bool keep_timeline);
-std::string record_name(const RunOptions& options);
-nlohmann::json config_json(const RunOptions& options);
 
 nlohmann::json results_document(const std::vector<nlohmann::json>& records, const nlohmann::json& context);
 // Writes to PATH.tmp, flushes, renames over PATH: a reader sees the old file or the
 // new one, never half of one, and a full disk leaves the old file as it was.
 // Throws std::runtime_error naming `what` and the path.
 void write_file_atomically(const std::string& path, const std::string& text, const std::string& what);
+// Refuses (std::logic_error) a document whose records or context hold a key that
+// schema/results.json does not declare, or of another type than it declares.
+void check_against_schema(const nlohmann::json& document);
+// Checks the document against the schema, then writes it atomically.
 void write_results_file(const std::string& path, const nlohmann::json& document);
 // Reads and checks a results file: every record has a name and a status, and every
 // run (run_type "iteration") has the fields that --resume reads from it, of the right

@@ -3,12 +3,12 @@
 // order the measurement requires (data and model first, then training).
 #pragma once
 
-#include <CLI/CLI.hpp>
 #include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
 
+#include "benches/cli/options.h"
 #include "kernels/activation.h"
 #include "kernels/data.h"
 #include "kernels/models.h"
@@ -16,34 +16,6 @@
 #include "strategies/techniques.h"
 
 namespace memstrat::cli {
-
-struct RunOptions {
-  std::string model = "vgg-mini";
-  int image = 0;     // 0: the model's default
-  int channels = 0;  // deepconv only; 0: default
-  int classes = 0;   // 0: the model's default
-  int batch = 32;
-  int steps = 10;
-  int threads = 0;  // 0: every core
-  std::uint64_t seed = 1;
-  std::optional<double> lr;  // absent: the optimizer's default
-  std::string optimizer = "sgd";
-  std::string data;           // dataset file; generated when absent; a temporary one when empty
-  std::uint64_t samples = 0;  // 0: a default sized to the sample
-  std::string alloc = "malloc";
-  std::string tech = "none";  // technique list, "bf16,accum:4,recompute"
-  std::string data_mode = "memory";
-};
-
-// Checks of an option's text, as the command line is read. CLI11's own would read
-// "-1" into an unsigned option as its wrapped value, or "abc" as "not in range".
-CLI::Validator whole_number(std::uint64_t low, std::uint64_t high);
-CLI::Validator positive_number(double high);
-
-// The options that name a configuration (model, batch, threads, optimizer, techniques).
-void add_config_options(CLI::App& command, RunOptions& options);
-// Those, and what a run needs besides (steps, seed, data, allocator).
-void add_run_options(CLI::App& command, RunOptions& options);
 
 ModelSpec model_spec(const RunOptions& options);
 // Checks the options against each other; also sets the OpenMP thread count.

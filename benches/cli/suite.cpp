@@ -18,6 +18,7 @@
 #include "benches/cli/preflight.h"
 #include "benches/cli/preload.h"
 #include "benches/cli/record.h"
+#include "benches/cli/schema.h"
 #include "benches/cli/suite.h"
 #include "benches/cli/supervise.h"
 #include "benches/cli/units.h"
@@ -62,18 +63,27 @@ nlohmann::json aggregate(const std::string& cell, const std::vector<const nlohma
     return a;
   }
   a["status"] = "ok";
+  // Each figure as the schema says: the median over the repeats, or the first repeat's.
   for (const auto& [key, value] : ok.front()->items()) {
-    if (!value.is_number() || key == "repetition_index" || key == "repetitions") continue;
+    const KeySpec* spec = record_key(key);
+    if (spec == nullptr) continue;
+    if (spec->aggregate == "first") {
+      a[key] = value;
+      continue;
+    }
+    if (spec->aggregate != "median" || !value.is_number()) continue;
     std::vector<double> values;
     for (const auto* r : ok)
       if (r->contains(key) && (*r)[key].is_number()) values.push_back((*r)[key].get<double>());
     if (values.size() != ok.size()) continue;
     std::sort(values.begin(), values.end());
     const std::size_t n = values.size();
-    a[key] = n % 2 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
+    // A whole-number figure takes the lower middle value: the mean of two would not be one.
+    if (spec->type == "integer")
+      a[key] = (long long)(values[(n - 1) / 2]);
+    else
+      a[key] = n % 2 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
   }
-  for (const char* key : {"time_unit", "allocator", "allocator_version", "peak_rss_source"})
-    if (ok.front()->contains(key)) a[key] = (*ok.front())[key];
   // Spread over every measured step of every repeat.
   std::vector<double> steps, per_repeat;
   for (const auto* r : ok) {
@@ -126,30 +136,18 @@ class Progress {
 
 std::vector<std::string> child_command(const Cell& cell, const SuiteConfig& config, int repeat,
                                        const std::string& json_path) {
-  const RunOptions& o = cell.options;
-  std::vector<std::string> argv = {self_exe(),    "run",
-                                   "--model",     o.model,
-                                   "--batch",     std::to_string(o.batch),
-                                   "--alloc",     o.alloc,
-                                   "--tech",      o.tech,
-                                   "--steps",     std::to_string(config.steps),
-                                   "--warmup",    std::to_string(config.warmup),
-                                   "--optimizer", o.optimizer,
-                                   "--data-mode", o.data_mode,
-                                   "--seed",      std::to_string(o.seed),
-                                   "--json",      json_path};
-  if (o.image) argv.insert(argv.end(), {"--image", std::to_string(o.image)});
-  if (o.channels) argv.insert(argv.end(), {"--channels", std::to_string(o.channels)});
-  if (o.classes) argv.insert(argv.end(), {"--classes", std::to_string(o.classes)});
-  if (o.threads) argv.insert(argv.end(), {"--threads", std::to_string(o.threads)});
-  if (o.samples) argv.insert(argv.end(), {"--samples", std::to_string(o.samples)});
+  RunOptions o = cell.options;
+  o.steps = config.steps;
+  std::vector<std::string> argv = {self_exe(), "run"};
+  for (std::string& word : option_arguments(o)) argv.push_back(std::move(word));
+  argv.insert(argv.end(), {"--warmup", std::to_string(config.warmup), "--json", json_path});
   if (repeat > 0) argv.emplace_back("--no-timeline");  // one timeline per cell is enough for the chart
   return argv;
 }
 
-nlohmann::json failure_record(const Cell& cell, const std::string& status, const std::string& reason) {
+nlohmann::json failure_record(const Cell& cell, RunStatus status, const std::string& reason) {
   return {
-      {"name", cell.name}, {"run_name", cell.name},  {"run_type", "iteration"}, {"status", status},
+      {"name", cell.name}, {"run_name", cell.name},  {"run_type", "iteration"}, {"status", to_string(status)},
       {"reason", reason},  {"error_occurred", true}, {"error_message", reason}, {"config", config_json(cell.options)}};
 }
 
@@ -169,7 +167,7 @@ std::vector<nlohmann::json> with_aggregates(const std::vector<nlohmann::json>& i
 }
 
 nlohmann::json run_one(const Cell& cell, const SuiteConfig& config, int repeat, const std::string& work_dir,
-                       std::string* status_out) {
+                       RunStatus* status_out) {
   nlohmann::json record;
   const std::string json_path = work_dir + "/run.json", err_path = work_dir + "/run.err";
   // What the estimator already knows cannot fit is not started: its peak live bytes are a floor.
@@ -182,22 +180,25 @@ nlohmann::json run_one(const Cell& cell, const SuiteConfig& config, int repeat, 
     else
       refusal = memory_shortfall(need, available_memory_bytes());
   } catch (const std::exception& e) {
-    record = failure_record(cell, "crash", e.what());
+    record = failure_record(cell, RunStatus::crash, e.what());
   }
   if (!record.is_null()) {
   } else if (!refusal.empty()) {
-    record = failure_record(cell, "oom", refusal + " (not run)");
+    record = failure_record(cell, RunStatus::oom, refusal + " (not run)");
   } else {
     fs::remove(json_path);
     Limits limits;
     limits.memory_bytes = config.budget_bytes;
     limits.timeout_s = config.timeout_s;
     const Outcome outcome = supervise(child_command(cell, config, repeat, json_path), limits, "", err_path);
-    if (outcome.status == "ok") {
+    // A run that diverged exits with its own status after writing its record.
+    const bool diverged =
+        outcome.status == RunStatus::crash && outcome.exit_code == kDivergedExit && fs::exists(json_path);
+    if (outcome.status == RunStatus::ok || diverged) {
       try {
         record = read_results_file(json_path)["benchmarks"].at(0);
       } catch (const std::exception& e) {
-        record = failure_record(cell, "crash", std::string("the run wrote no usable record: ") + e.what());
+        record = failure_record(cell, RunStatus::crash, std::string("the run wrote no usable record: ") + e.what());
       }
     } else {
       record = failure_record(cell, outcome.status, outcome.reason);
@@ -211,7 +212,7 @@ nlohmann::json run_one(const Cell& cell, const SuiteConfig& config, int repeat, 
   record["repetition_index"] = repeat;
   record["repetitions"] = config.repeats;
   if (config.budget_bytes) record["budget_bytes"] = *config.budget_bytes;
-  *status_out = record["status"];
+  *status_out = parse_status(record["status"].get<std::string>()).value_or(RunStatus::crash);
   return record;
 }
 
@@ -229,7 +230,8 @@ int run_suite(const SuiteConfig& config, const SuiteRunOptions& run) {
   if (run.resume && fs::exists(path)) {
     const nlohmann::json earlier = read_results_file(path);
     for (const auto& r : earlier["benchmarks"])
-      if (r.value("run_type", "") == "iteration" && r.value("status", "") != "interrupted") iterations.push_back(r);
+      if (r.value("run_type", "") == "iteration" && r.value("status", "") != to_string(RunStatus::interrupted))
+        iterations.push_back(r);
     fmt::print(stderr, "resuming {}: {} runs already done\n", path, iterations.size());
   }
   auto done = [&](const std::string& cell, int repeat) {
@@ -288,15 +290,17 @@ int run_suite(const SuiteConfig& config, const SuiteRunOptions& run) {
       if (done(cell.name, rep)) continue;
       const std::string label = fmt::format("{} #{}", cell.name, rep + 1);
       progress.begin(label);
-      std::string status;
+      RunStatus status = RunStatus::crash;
       nlohmann::json record = run_one(cell, config, rep, work_dir, &status);
-      progress.end(label, status == "ok" ? status : status + " (" + record.value("reason", "") + ")");
-      if (status == "interrupted") {
+      progress.end(label, status == RunStatus::ok
+                              ? "ok"
+                              : std::string(to_string(status)) + " (" + record.value("reason", "") + ")");
+      if (status == RunStatus::interrupted) {
         interrupted = true;
         break;
       }
       iterations.push_back(std::move(record));
-      ++counts[status];
+      ++counts[to_string(status)];
       write();
     }
   }

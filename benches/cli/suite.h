@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "benches/cli/status.h"
 #include "benches/cli/suite_config.h"
 
 namespace memstrat::cli {
@@ -23,7 +24,7 @@ int run_suite(const SuiteConfig& config, const SuiteRunOptions& options);
 
 // Runs one repeat of a cell in a child process and returns its record.
 nlohmann::json run_one(const Cell& cell, const SuiteConfig& config, int repeat, const std::string& work_dir,
-                       std::string* status);
+                       RunStatus* status);
 
 // The iteration records followed by one median record per cell.
 std::vector<nlohmann::json> with_aggregates(const std::vector<nlohmann::json>& iterations);

@@ -86,6 +86,9 @@ nlohmann::json preset_json(const std::string& name) {
   throw std::invalid_argument("unknown preset '" + name + "' (known: " + known + ")");
 }
 
+// Options a matrix entry sets as lists (models, batches, ...), or the suite itself (steps).
+const std::set<std::string> kAxisKeys = {"model", "batch", "alloc", "tech", "threads", "steps"};
+
 // More runs than any suite could finish: a matrix this large is a mistake.
 constexpr std::size_t kMaxRuns = 100000;
 
@@ -220,10 +223,11 @@ SuiteConfig parse_config(const nlohmann::json& config, const std::string& source
   for (std::size_t g = 0; g < matrix.size(); ++g) {
     const Where w = top.at("matrix").at(g);
     const auto& entry = matrix[g];
-    check_keys(entry,
-               {"models", "batches", "allocators", "techniques", "threads", "image", "channels", "classes", "optimizer",
-                "data_mode", "samples"},
-               w);
+    // The axes, by their plural names; every other option of the table by its key, one value.
+    std::set<std::string> known = {"models", "batches", "allocators", "techniques", "threads"};
+    for (const auto& option : run_options())
+      if (!kAxisKeys.count(std::string(option.key))) known.emplace(option.key);
+    check_keys(entry, known, w);
     for (const char* required : {"models", "batches", "allocators"})
       if (!entry.contains(required)) throw w.at(required).fail("missing");
     const auto models = strings(entry["models"], w.at("models"));
@@ -234,15 +238,10 @@ SuiteConfig parse_config(const nlohmann::json& config, const std::string& source
     const auto threads =
         entry.contains("threads") ? integers(entry["threads"], w.at("threads"), 1, 1024) : std::vector<int>{0};
     RunOptions base;
-    if (entry.contains("image")) base.image = positive(entry["image"], w.at("image"), 1, 4096);
-    if (entry.contains("channels")) base.channels = positive(entry["channels"], w.at("channels"), 1, 4096);
-    if (entry.contains("classes")) base.classes = positive(entry["classes"], w.at("classes"), 2, 100000);
-    if (entry.contains("samples"))
-      base.samples = std::uint64_t(positive(entry["samples"], w.at("samples"), 1, 1 << 30));
-    if (entry.contains("optimizer"))
-      base.optimizer = strings(nlohmann::json::array({entry["optimizer"]}), w.at("optimizer"))[0];
-    if (entry.contains("data_mode"))
-      base.data_mode = strings(nlohmann::json::array({entry["data_mode"]}), w.at("data_mode"))[0];
+    for (const auto& option : run_options())
+      if (!kAxisKeys.count(std::string(option.key)) && entry.contains(option.key))
+        if (const std::string why = option.set(base, entry[std::string(option.key)]); !why.empty())
+          throw w.at(std::string(option.key)).fail(why);
     check_name(w.at("optimizer"), [&] { parse_optimizer(base.optimizer); });
     check_name(w.at("data_mode"), [&] { parse_data_mode(base.data_mode); });
 
