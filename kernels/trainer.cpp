@@ -5,12 +5,25 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <stdexcept>
 
 #include "kernels/loss.h"
 
 namespace memstrat {
+
+std::string divergence(double first_loss, double loss) {
+  char text[160];
+  if (!std::isfinite(loss)) {
+    std::snprintf(text, sizeof text, "loss %g", loss);
+    return text;
+  }
+  const double bound = kDivergenceFactor * std::max(1.0, std::isfinite(first_loss) ? first_loss : 1.0);
+  if (loss <= bound) return {};
+  std::snprintf(text, sizeof text, "loss %.4g > %g x the first step's %.4g", loss, kDivergenceFactor, first_loss);
+  return text;
+}
 
 int default_recompute_segment(int layers) { return std::max(1, int(std::lround(std::sqrt(double(layers))))); }
 

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "kernels/data.h"
@@ -31,6 +32,14 @@ struct StepResult {
   double loss = 0.0;  // mean over the batch
   double ms = 0.0;    // wall time of the whole step, data reading included
 };
+
+// Training has diverged when a step's loss is not finite or exceeds this many times
+// the first step's (at least 1.0): the run stops there, and its times would be those
+// of NaN arithmetic. A first loss is near ln(classes); no healthy run grows tenfold.
+inline constexpr double kDivergenceFactor = 10.0;
+// Why `loss` means divergence, in a few words ("loss nan", "loss 2.3e+04 > 10 x the
+// first step's 2.46"); empty when it does not.
+std::string divergence(double first_loss, double loss);
 
 // Recompute segment of about sqrt(L) layers (Chen et al. 2016).
 int default_recompute_segment(int layers);

@@ -24,12 +24,12 @@ class Tcmalloc final : public ProcessWideAllocator {
   std::optional<std::size_t> allocated_bytes() const override { return property("generic.current_allocated_bytes"); }
   std::vector<std::pair<std::string, double>> own_figures() const override {
     std::vector<std::pair<std::string, double>> figures;
-    for (const char* name : {"generic.heap_size", "tcmalloc.pageheap_free_bytes", "tcmalloc.pageheap_unmapped_bytes"})
-      if (auto value = property(name)) {
-        std::string key =
-            std::string("tcmalloc_") + (std::string(name).substr(std::string(name).find('.') + 1)) + "_bytes";
-        figures.emplace_back(key, double(*value));
-      }
+    const std::pair<const char*, const char*> properties[] = {
+        {"generic.heap_size", "tcmalloc_heap_size_bytes"},
+        {"tcmalloc.pageheap_free_bytes", "tcmalloc_pageheap_free_bytes"},
+        {"tcmalloc.pageheap_unmapped_bytes", "tcmalloc_pageheap_unmapped_bytes"}};
+    for (const auto& [name, key] : properties)
+      if (auto value = property(name)) figures.emplace_back(key, double(*value));
     return figures;
   }
 

@@ -178,7 +178,7 @@ TEST_CASE("in a suite, a run that fails or hangs is recorded with its reason, ru
     const auto runs = iterations(after);
     REQUIRE(runs.size() == 2);
     CHECK(runs[0] == iterations(before)[0]);  // untouched
-    CHECK(runs[1]["name"] == "mlp:16/b2/pool/none/i4");
+    CHECK(runs[1]["name"] == "mlp:16/b2/pool/none/i4/n4");
     CHECK(runs[1]["status"] == c.status);
     CHECK(runs[1]["reason"].get<std::string>().find(c.reason) != std::string::npos);
     CHECK(runs[1]["error_occurred"] == true);

@@ -1,6 +1,8 @@
 #include "benches/cli/faults.h"
 
+#include <algorithm>
 #include <cerrno>
+#include <cstring>
 #include <chrono>
 #include <csignal>
 #include <cstdlib>
@@ -20,11 +22,17 @@ std::optional<Fault> requested_fault() {
   };
   const auto at = spec.find('@');
   if (at == std::string::npos) throw bad();
+  static const std::pair<const char*, FaultKind> kinds[] = {{"segv", FaultKind::segv},
+                                                            {"kill", FaultKind::kill},
+                                                            {"hang", FaultKind::hang},
+                                                            {"exit", FaultKind::exit},
+                                                            {"alloc", FaultKind::alloc}};
   Fault fault;
-  fault.kind = spec.substr(0, at);
-  if (fault.kind != "segv" && fault.kind != "kill" && fault.kind != "hang" && fault.kind != "exit" &&
-      fault.kind != "alloc")
-    throw bad();
+  const auto kind = std::find_if(std::begin(kinds), std::end(kinds), [&](const auto& k) {
+    return spec.compare(0, at, k.first) == 0 && std::strlen(k.first) == at;
+  });
+  if (kind == std::end(kinds)) throw bad();
+  fault.kind = kind->second;
   const std::string number = spec.substr(at + 1);
   if (number.empty() || number.find_first_not_of("0123456789") != std::string::npos) throw bad();
   errno = 0;
@@ -35,17 +43,17 @@ std::optional<Fault> requested_fault() {
 
 void arm_allocation_fault(Allocator& allocator) {
   const auto fault = requested_fault();
-  if (fault && fault->kind == "alloc") allocator.fail_nth_allocation(fault->at);
+  if (fault && fault->kind == FaultKind::alloc) allocator.fail_nth_allocation(fault->at);
 }
 
 void inject_step_fault(int step) {
   const auto fault = requested_fault();
-  if (!fault || fault->kind == "alloc" || fault->at != std::uint64_t(step)) return;
+  if (!fault || fault->kind == FaultKind::alloc || fault->at != std::uint64_t(step)) return;
   // The default action, not a handler's (AddressSanitizer installs one): the process dies by the signal.
-  if (fault->kind == "segv") std::signal(SIGSEGV, SIG_DFL), std::raise(SIGSEGV);
-  if (fault->kind == "kill") std::raise(SIGKILL);
-  if (fault->kind == "exit") throw std::runtime_error("injected failure at step " + std::to_string(step));
-  if (fault->kind == "hang")
+  if (fault->kind == FaultKind::segv) std::signal(SIGSEGV, SIG_DFL), std::raise(SIGSEGV);
+  if (fault->kind == FaultKind::kill) std::raise(SIGKILL);
+  if (fault->kind == FaultKind::exit) throw std::runtime_error("injected failure at step " + std::to_string(step));
+  if (fault->kind == FaultKind::hang)
     for (;;) std::this_thread::sleep_for(std::chrono::seconds(1));
 }
 

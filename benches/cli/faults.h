@@ -18,8 +18,10 @@
 
 namespace memstrat::cli {
 
+enum class FaultKind { segv, kill, hang, exit, alloc };
+
 struct Fault {
-  std::string kind;      // segv, kill, hang, exit, alloc
+  FaultKind kind = FaultKind::exit;
   std::uint64_t at = 0;  // the step, or for alloc the request
 };
 

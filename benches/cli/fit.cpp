@@ -30,6 +30,9 @@ struct FitResult {
   int max_batch = 0;
   nlohmann::json record;  // the probe at max_batch
   int probes = 0;
+  // The smallest batch tried that did not train, and why (oom, diverged, ...): 0 if none.
+  int failed_batch = 0;
+  std::string failed_status, failed_reason;
 };
 
 // Largest multiple of `step` up to `limit` whose predicted peak live bytes fit; 0 if none.
@@ -58,12 +61,16 @@ FitResult fit_one(const RunOptions& base, const std::string& alloc, const std::s
   auto try_batch = [&](int batch) {
     o.batch = batch;
     o.samples = std::uint64_t(batch) * std::uint64_t(probe.steps + probe.warmup);
-    std::string status;
+    RunStatus status = RunStatus::crash;
     nlohmann::json record = run_one({record_name(o), o}, probe, 0, work_dir, &status);
     ++r.probes;
-    if (status == "interrupted") throw std::runtime_error("interrupted");
-    if (status == "ok") r.max_batch = batch, r.record = record;
-    return status == "ok";
+    if (status == RunStatus::interrupted) throw std::runtime_error("interrupted");
+    if (status == RunStatus::ok) {
+      r.max_batch = batch, r.record = record;
+    } else if (r.failed_batch == 0 || batch < r.failed_batch) {
+      r.failed_batch = batch, r.failed_status = to_string(status), r.failed_reason = record.value("reason", "");
+    }
+    return status == RunStatus::ok;
   };
   if (bound == 0 || try_batch(bound)) return r;
   // lo fits (0: nothing yet), hi does not; stop at 10% resolution, which is what a user picks a batch by.
@@ -184,6 +191,8 @@ Command add_fit(CLI::App& app) {
     const FitResult* fastest = nullptr;
     for (const auto& r : results) {
       nlohmann::json entry = {{"alloc", r.alloc}, {"tech", r.tech}, {"max_batch", r.max_batch}, {"probes", r.probes}};
+      if (r.failed_batch > 0)
+        entry["failed"] = {{"batch", r.failed_batch}, {"status", r.failed_status}, {"reason", r.failed_reason}};
       if (r.max_batch > 0) {
         entry["step_ms"] = r.record["step_ms"];
         entry["samples_per_s"] = r.record["samples_per_s"];

@@ -114,6 +114,11 @@ std::vector<double> RssSampler::step_end_ms() const {
   return step_ends_;
 }
 
+void RssSampler::reset_peak() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  peak_ = {};
+}
+
 RssSampler::Point RssSampler::peak() const {
   std::lock_guard<std::mutex> lock(mutex_);
   return peak_;

@@ -46,7 +46,8 @@ class RssSampler {
   void mark_step();  // a step just ended
   std::vector<Point> points() const;
   std::vector<double> step_end_ms() const;
-  Point peak() const;  // the sample with the largest RSS
+  Point peak() const;  // the sample with the largest RSS since start or reset_peak
+  void reset_peak();
 
  private:
   void add(const Point& p);

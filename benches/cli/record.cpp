@@ -11,6 +11,8 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "benches/cli/schema.h"
+
 namespace memstrat::cli {
 
 nlohmann::json results_document(const std::vector<nlohmann::json>& records, const nlohmann::json& context) {
@@ -46,7 +48,18 @@ void write_file_atomically(const std::string& path, const std::string& text, con
   if (::rename(temp.c_str(), path.c_str()) != 0) throw fail(errno);
 }
 
+void check_against_schema(const nlohmann::json& document) {
+  const auto check = [](const nlohmann::json& object, const std::vector<KeySpec>& keys, const std::string& where) {
+    if (const std::string why = schema_violation(object, keys); !why.empty())
+      throw std::logic_error("results file: " + where + ": " + why);
+  };
+  if (document.contains("context")) check(document["context"], context_keys(), "context");
+  for (const auto& record : document.value("benchmarks", nlohmann::json::array()))
+    check(record, record_keys(), "record '" + record.value("name", std::string("?")) + "'");
+}
+
 void write_results_file(const std::string& path, const nlohmann::json& document) {
+  check_against_schema(document);
   write_file_atomically(path, document.dump(1) + "\n", "results file");
 }
 
@@ -77,10 +90,11 @@ nlohmann::json parse_results_text(const std::string& text, const std::string& pa
     const auto is = [&](const char* key, bool (nlohmann::json::*type)() const noexcept) {
       return r.contains(key) && (r[key].*type)();
     };
-    for (const char* key : {"run_name", "run_type", "reason", "allocator", "allocator_version"})
-      if (r.contains(key) && !r[key].is_string()) throw bad(std::string("has a \"") + key + "\" that is not a string");
-    if (r.contains("repetition_index") && !r["repetition_index"].is_number_integer())
-      throw bad("has a \"repetition_index\" that is not a whole number");
+    // Every key the schema declares has its declared type; keys it does not know (an
+    // older file's) are left alone.
+    for (const auto& [key, value] : r.items())
+      if (const KeySpec* spec = record_key(key); spec != nullptr && !has_schema_type(value, spec->type))
+        throw bad("has a \"" + key + "\" that is " + value.type_name() + ", not " + spec->type);
     if (r.value("run_type", "") != "iteration") continue;
     if (!is("run_name", &nlohmann::json::is_string) || !is("config", &nlohmann::json::is_object))
       throw bad("is a run without a \"run_name\" or \"config\"");

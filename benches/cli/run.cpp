@@ -5,6 +5,7 @@
 // then the baseline is read and the peak-RSS mark reset, so the peak covers
 // training alone; warm-up steps count for memory but not for time.
 #include <fmt/core.h>
+#include <omp.h>
 
 #include <algorithm>
 #include <cmath>
@@ -31,21 +32,27 @@ double percentile(std::vector<double> values, double q) {
   return values[low] + (values[high] - values[low]) * (position - double(low));
 }
 
+// A run whose loss left the rails: its step times are those of NaN arithmetic and
+// its later figures mean nothing, so the record says where and why, and no more.
+nlohmann::json diverged_record(const RunOptions& options, const std::vector<double>& losses, int step,
+                               const std::string& why) {
+  const std::string reason =
+      fmt::format("training diverged at step {}: {}; lower --lr or check the model's initialisation", step, why);
+  nlohmann::json r = {{"name", record_name(options)},
+                      {"run_name", record_name(options)},
+                      {"run_type", "iteration"},
+                      {"status", "diverged"},
+                      {"reason", reason},
+                      {"error_occurred", true},
+                      {"error_message", reason},
+                      {"config", config_json(options)},
+                      {"diverged_step", step},
+                      {"losses", losses}};
+  if (!losses.empty()) r["loss_first"] = losses.front();
+  return r;
+}
+
 }  // namespace
-
-std::string record_name(const RunOptions& o) {
-  std::string name = fmt::format("{}/b{}/{}/{}", o.model, o.batch, o.alloc, o.tech);
-  if (o.image != 0) name += fmt::format("/i{}", o.image);
-  if (o.threads != 0) name += fmt::format("/t{}", o.threads);
-  if (o.data_mode != "memory") name += "/" + o.data_mode;
-  return name;
-}
-
-nlohmann::json config_json(const RunOptions& o) {
-  return {{"model", o.model},         {"batch", o.batch},         {"alloc", o.alloc},     {"tech", o.tech},
-          {"image", o.image},         {"channels", o.channels},   {"classes", o.classes}, {"threads", o.threads},
-          {"optimizer", o.optimizer}, {"data_mode", o.data_mode}, {"steps", o.steps},     {"seed", o.seed}};
-}
 
 nlohmann::json measure_run(const RunOptions& options, int warmup, bool keep_timeline) {
   auto session = open_session(options);
@@ -66,10 +73,21 @@ nlohmann::json measure_run(const RunOptions& options, int warmup, bool keep_time
   AllocStats measured_from = before;
   double cpu_from = times_before.cpu_ms;
   for (int i = 0; i < warmup + options.steps; ++i) {
-    if (i == warmup) measured_from = allocator.stats(), cpu_from = read_process_times().cpu_ms;
+    if (i == warmup) {
+      // The figures of the allocator's own view, the RSS split and the per-kind peaks
+      // come from the measured steps: warm-up is where strategies record, size and spill.
+      measured_from = allocator.stats(), cpu_from = read_process_times().cpu_ms;
+      allocator.reset_peak();
+      probe.start();
+      sampler.reset_peak();
+    }
     inject_step_fault(i + 1);
     const StepResult r = session->trainer->step();
     sampler.mark_step();
+    if (const std::string why = divergence(losses.empty() ? r.loss : losses.front(), r.loss); !why.empty()) {
+      sampler.stop();
+      return diverged_record(options, losses, i + 1, why);
+    }
     losses.push_back(r.loss);
     if (i >= warmup) step_ms.push_back(r.ms);
   }
@@ -93,6 +111,10 @@ nlohmann::json measure_run(const RunOptions& options, int warmup, bool keep_time
   r["time_unit"] = "ms";
   r["status"] = "ok";
   r["config"] = config_json(options);
+  // What the defaults resolved to, so that a run given none of them can still be matched.
+  r["learning_rate"] = session->train.optimizer.lr;
+  r["dataset_samples"] = session->data->info().samples;
+  r["threads_used"] = omp_get_max_threads();
   r["warmup_steps"] = warmup;
   r["step_ms"] = median;
   r["step_ms_p10"] = percentile(step_ms, 0.1);
@@ -155,7 +177,7 @@ Command add_run(CLI::App& app) {
     const nlohmann::json record = measure_run(*options, *warmup, *timeline);
     print_record_summary(record);
     if (!json_path->empty()) write_results_file(*json_path, results_document({record}, machine_context()));
-    return 0;
+    return record["status"] == "ok" ? 0 : kDivergedExit;
   };
 }
 

@@ -148,7 +148,7 @@ Outcome supervise(const std::vector<std::string>& argv, const Limits& limits, co
   const std::string err = stderr_path.empty() ? "/dev/null" : stderr_path;
   int go[2];
   auto cannot_start = [&outcome] {
-    outcome.status = "crash";
+    outcome.status = RunStatus::crash;
     outcome.reason = std::string("cannot start a run: ") + std::strerror(errno);
     return outcome;
   };
@@ -216,19 +216,19 @@ Outcome supervise(const std::vector<std::string>& argv, const Limits& limits, co
   if (WIFEXITED(status)) outcome.exit_code = WEXITSTATUS(status);
   if (WIFSIGNALED(status)) outcome.signal = WTERMSIG(status);
   if (killed_for == "interrupted") {
-    outcome.status = "interrupted";
+    outcome.status = RunStatus::interrupted;
     outcome.reason = "stopped by the user";
   } else if (killed_for == "timeout") {
-    outcome.status = "timeout";
+    outcome.status = RunStatus::timeout;
     outcome.reason = "ran past its time limit of " + std::to_string(int(limits.timeout_s)) + " s";
   } else if (killed_for == "oom" || (cgroup && cgroup->oom_killed() && outcome.exit_code != 0)) {
-    outcome.status = "oom";
+    outcome.status = RunStatus::oom;
     if (outcome.reason.empty())
       outcome.reason = "over the budget of " + mib(*limits.memory_bytes) + " (" + outcome.enforcement + " OOM kill)";
   } else if (outcome.exit_code == 0) {
-    outcome.status = "ok";
+    outcome.status = RunStatus::ok;
   } else {
-    outcome.status = "crash";
+    outcome.status = RunStatus::crash;
     const std::string said = last_line(err);
     outcome.reason = outcome.signal != 0 ? std::string("killed by signal ") + ::strsignal(outcome.signal)
                                          : "exited with status " + std::to_string(outcome.exit_code);

@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "benches/cli/status.h"
+
 namespace memstrat::cli {
 
 struct Limits {
@@ -20,7 +22,7 @@ struct Limits {
 };
 
 struct Outcome {
-  std::string status;  // ok, oom, crash, timeout, interrupted
+  RunStatus status = RunStatus::crash;
   std::string reason;  // empty when ok
   int exit_code = -1;
   int signal = 0;

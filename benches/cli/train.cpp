@@ -6,6 +6,7 @@
 
 #include "benches/cli/commands.h"
 #include "benches/cli/preload.h"
+#include "benches/cli/record.h"
 #include "benches/cli/session.h"
 #include "kernels/gemm.h"
 
@@ -36,6 +37,11 @@ Command add_train(CLI::App& app) {
     std::vector<double> losses, times;
     for (int i = 0; i < options->steps; ++i) {
       const StepResult r = s->trainer->step();
+      if (const std::string why = divergence(losses.empty() ? r.loss : losses.front(), r.loss); !why.empty()) {
+        fmt::print("step {:>5}/{}  loss {:.6g}\n", r.step + 1, options->steps, r.loss);
+        fmt::print(stderr, "memstrat: training diverged at step {}: {}; lower --lr\n", r.step + 1, why);
+        return kDivergedExit;
+      }
       losses.push_back(r.loss);
       times.push_back(r.ms);
       if (!*quiet) fmt::print("step {:>5}/{}  loss {:.6f}  {:8.1f} ms\n", r.step + 1, options->steps, r.loss, r.ms);

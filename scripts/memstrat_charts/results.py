@@ -15,7 +15,7 @@ import math
 import os
 import statistics
 
-from . import strategy
+from . import schema, strategy
 from .units import MIB
 
 
@@ -23,10 +23,9 @@ class ResultsError(Exception):
     """A results file that cannot be used; str() is the one-line message."""
 
 
-# Figures that must be numbers where present: anything else means the file is not ours.
-NUMERIC_KEYS = ("step_ms", "step_ms_p10", "step_ms_p90", "samples_per_s", "peak_rss_bytes",
-                "baseline_rss_bytes", "peak_live_bytes", "baseline_live_bytes", "overhead_ratio",
-                "fragmentation", "retained_bytes", "real_time")
+# Figures that must be numbers where present (anything else means the file is not
+# ours): every number the schema declares.
+NUMERIC_KEYS = schema.numeric_record_keys()
 
 
 class Cell:
