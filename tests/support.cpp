@@ -51,3 +51,15 @@ CliResult run_program(const std::string& program, const std::string& args, const
 }
 
 }  // namespace memstrat::test
+
+namespace memstrat {
+
+void* MallocAllocator::do_allocate(const AllocRequest& request) {
+  // aligned_alloc wants a size that is a multiple of the alignment.
+  const std::size_t size = (request.bytes + request.align - 1) / request.align * request.align;
+  return std::aligned_alloc(request.align, size);
+}
+
+void MallocAllocator::do_deallocate(void* pointer, const AllocRequest&) noexcept { std::free(pointer); }
+
+}  // namespace memstrat

@@ -1,8 +1,10 @@
-// Shared by the tests: temporary files and running the CLI.
+// Shared by the tests: temporary files, running the CLI, and a plain allocator.
 #pragma once
 
 #include <string>
+#include <utility>
 
+#include "kernels/allocator.h"
 #include "strategies/sanitizer.h"
 
 namespace memstrat::test {
@@ -35,3 +37,20 @@ CliResult run_cli(const std::string& args, const std::string& env = "");
 CliResult run_program(const std::string& program, const std::string& args, const std::string& env = "");
 
 }  // namespace memstrat::test
+
+namespace memstrat {
+
+// aligned_alloc / free behind the Allocator interface, for tests that need an
+// allocator and no strategy. Not the `malloc` strategy (strategies/malloc.cpp),
+// which also checks that malloc is glibc's and reports mallinfo2().
+class MallocAllocator final : public Allocator {
+ public:
+  MallocAllocator() : Allocator("malloc") {}
+  explicit MallocAllocator(std::string name) : Allocator(std::move(name)) {}
+
+ private:
+  void* do_allocate(const AllocRequest& request) override;
+  void do_deallocate(void* pointer, const AllocRequest& request) noexcept override;
+};
+
+}  // namespace memstrat
