@@ -1,7 +1,6 @@
 #include "kernels/allocator.h"
 
 #include <chrono>
-#include <cstdlib>
 #include <utility>
 
 namespace memstrat {
@@ -142,13 +141,5 @@ void Buffer::reset() noexcept {
   allocator_ = nullptr;
   request_ = AllocRequest{};
 }
-
-void* MallocAllocator::do_allocate(const AllocRequest& request) {
-  // aligned_alloc wants a size that is a multiple of the alignment.
-  const std::size_t size = (request.bytes + request.align - 1) / request.align * request.align;
-  return std::aligned_alloc(request.align, size);
-}
-
-void MallocAllocator::do_deallocate(void* pointer, const AllocRequest&) noexcept { std::free(pointer); }
 
 }  // namespace memstrat

@@ -182,16 +182,4 @@ class Buffer {
   AllocRequest request_;
 };
 
-// The C library's allocator, untouched (aligned_alloc / free). The default, and
-// the strategy through which preloaded allocators (jemalloc, ...) are measured.
-class MallocAllocator final : public Allocator {
- public:
-  MallocAllocator() : Allocator("malloc") {}
-  explicit MallocAllocator(std::string name) : Allocator(std::move(name)) {}
-
- private:
-  void* do_allocate(const AllocRequest& request) override;
-  void do_deallocate(void* pointer, const AllocRequest& request) noexcept override;
-};
-
 }  // namespace memstrat

@@ -41,17 +41,6 @@ void write_all(int fd, const void* data, std::size_t bytes, std::uint64_t offset
   }
 }
 
-void read_all(int fd, void* data, std::size_t bytes, std::uint64_t offset, const std::string& path) {
-  char* p = static_cast<char*>(data);
-  while (bytes > 0) {
-    const ssize_t n = ::pread(fd, p, bytes, off_t(offset));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) throw DataError("cannot read dataset '" + path + "': " + errno_text());
-    if (n == 0) throw DataError("dataset '" + path + "' is truncated");
-    p += n, bytes -= std::size_t(n), offset += std::uint64_t(n);
-  }
-}
-
 // Class prototypes: per class and channel, the sum of three plane waves, scaled to
 // about unit variance; samples add noise of standard deviation 0.7.
 std::vector<float> make_prototypes(const DatasetInfo& info) {
@@ -183,32 +172,6 @@ DatasetInfo read_dataset_info(const std::string& path) {
     throw DataError("dataset '" + path + "' is truncated (" + std::to_string(st.st_size) + " bytes, expected " +
                     std::to_string(layout.file_bytes) + ")");
   return info;
-}
-
-FileBatchSource::FileBatchSource(const std::string& path) : path_(path), info_(read_dataset_info(path)) {
-  layout_ = dataset_layout(info_);
-  File file(path, O_RDONLY);
-  if (file.get() < 0) throw DataError("cannot open dataset '" + path + "': " + errno_text());
-  labels_.resize(info_.samples);
-  read_all(file.get(), labels_.data(), labels_.size() * sizeof(std::int32_t), layout_.labels_offset, path);
-  for (std::int32_t label : labels_)
-    if (label < 0 || label >= info_.classes) throw DataError("dataset '" + path + "' has a label out of range");
-  fd_ = file.release();
-}
-
-FileBatchSource::~FileBatchSource() {
-  if (fd_ >= 0) ::close(fd_);
-}
-
-void FileBatchSource::read(std::uint64_t first, int count, float* x, std::int32_t* labels) {
-  for (int done = 0; done < count;) {
-    const std::uint64_t index = (first + std::uint64_t(done)) % info_.samples;
-    const int run = int(std::min<std::uint64_t>(std::uint64_t(count - done), info_.samples - index));
-    read_all(fd_, x + std::size_t(done) * info_.sample_floats(), std::size_t(run) * info_.sample_bytes(),
-             layout_.samples_offset + index * info_.sample_bytes(), path_);
-    std::memcpy(labels + done, labels_.data() + index, std::size_t(run) * sizeof(std::int32_t));
-    done += run;
-  }
 }
 
 }  // namespace memstrat

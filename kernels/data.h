@@ -47,30 +47,14 @@ void generate_dataset(const std::string& path, const DatasetInfo& info);
 DatasetInfo read_dataset_info(const std::string& path);
 
 // Where batches come from. Sample i of the stream is dataset sample i mod N.
+// open_batch_source (below) gives one per --data-mode; the tests hold them to
+// FileBatchSource (tests/support.h), a plain pread of each batch.
 class BatchSource {
  public:
   virtual ~BatchSource() = default;
   virtual const DatasetInfo& info() const = 0;
   // Fills x (count samples, C*H*W floats each) and labels with samples [first, first+count).
   virtual void read(std::uint64_t first, int count, float* x, std::int32_t* labels) = 0;
-};
-
-// Reads each batch from the file when asked (pread): nothing but the labels is held.
-class FileBatchSource final : public BatchSource {
- public:
-  explicit FileBatchSource(const std::string& path);
-  ~FileBatchSource() override;
-  FileBatchSource(const FileBatchSource&) = delete;
-  FileBatchSource& operator=(const FileBatchSource&) = delete;
-  const DatasetInfo& info() const override { return info_; }
-  void read(std::uint64_t first, int count, float* x, std::int32_t* labels) override;
-
- private:
-  std::string path_;
-  int fd_ = -1;
-  DatasetInfo info_;
-  DatasetLayout layout_;
-  std::vector<std::int32_t> labels_;
 };
 
 }  // namespace memstrat

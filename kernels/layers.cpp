@@ -1,5 +1,5 @@
 // The three layer kinds: convolution (+ReLU), 2x2 max pooling, linear (+ReLU).
-// Each wraps its ops (conv.h, pool.h, linear.h) with the allocations a
+// Each wraps its ops (conv.h, maxpool.h, linear.h) with the allocations a
 // framework would make, in the order it would make them.
 #include <cmath>
 #include <cstring>
@@ -7,7 +7,7 @@
 #include "kernels/conv.h"
 #include "kernels/layer.h"
 #include "kernels/linear.h"
-#include "kernels/pool.h"
+#include "kernels/maxpool.h"
 #include "kernels/relu.h"
 
 namespace memstrat {
@@ -139,7 +139,7 @@ class MaxPool2 final : public Layer {
   Shape output_shape(const Shape& in) const override { return {in.n, in.c, in.h / 2, in.w / 2}; }
 
   ActRef forward(Context& ctx, const ActRef& in, bool save) override {
-    const PoolGeometry g{in->shape.n, in->shape.c, in->shape.h, in->shape.w};
+    const MaxPoolGeometry g{in->shape.n, in->shape.c, in->shape.h, in->shape.w};
     ActRef out = ctx.new_activation(output_shape(in->shape), index());
     if (save) argmax_ = ctx.new_buffer(g.out_elems(), BufferKind::activation, index());
     float* x = ctx.values(*in);

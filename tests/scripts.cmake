@@ -1,4 +1,4 @@
-# Tests of scripts/ (plot, report, compare), included by CMakeLists.txt.
+# Tests of scripts/ (plot, report, compare) and of the build stamp, included by CMakeLists.txt.
 #
 # Each runs one group of tests/scripts/test_scripts.py on the committed fixture
 # tests/fixtures/results-small.json, with a Python that has matplotlib. Where there is
@@ -8,3 +8,13 @@ foreach(group Plot Report Compare UTest BadFiles)
   add_test(NAME scripts.${name} COMMAND ${PROJECT_SOURCE_DIR}/tests/scripts/run_tests.sh ${group})
   set_tests_properties(scripts.${name} PROPERTIES TIMEOUT 600 LABELS scripts)
 endforeach()
+
+# cmake/stamp.cmake, the build stamp, on a fresh git repository of its own: the
+# revision follows new commits, dirty follows modified tracked files. Then the
+# built memstrat's hwinfo must report the stamp this build wrote.
+add_test(NAME stamp.script
+         COMMAND ${CMAKE_COMMAND} -DSTAMP_SCRIPT=${PROJECT_SOURCE_DIR}/cmake/stamp.cmake
+                 -DWORK_DIR=${CMAKE_BINARY_DIR}/Testing/stamp-test -DGIT_EXECUTABLE=${GIT_EXECUTABLE}
+                 -DSTAMP_SOURCE=${MEMSTRAT_STAMP_SOURCE} -DMEMSTRAT_CLI=$<TARGET_FILE:memstrat>
+                 -P ${PROJECT_SOURCE_DIR}/cmake/stamp_test.cmake)
+set_tests_properties(stamp.script PROPERTIES TIMEOUT 120 LABELS scripts)

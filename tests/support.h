@@ -1,8 +1,14 @@
-// Shared by the tests: temporary files and running the CLI.
+// Shared by the tests: temporary files, running the CLI, a plain allocator, and
+// a plain dataset reader.
 #pragma once
 
+#include <cstdint>
 #include <string>
+#include <utility>
+#include <vector>
 
+#include "kernels/allocator.h"
+#include "kernels/data.h"
 #include "strategies/sanitizer.h"
 
 namespace memstrat::test {
@@ -35,3 +41,42 @@ CliResult run_cli(const std::string& args, const std::string& env = "");
 CliResult run_program(const std::string& program, const std::string& args, const std::string& env = "");
 
 }  // namespace memstrat::test
+
+namespace memstrat {
+
+// aligned_alloc / free behind the Allocator interface, for tests that need an
+// allocator and no strategy. Not the `malloc` strategy (strategies/malloc.cpp),
+// which also checks that malloc is glibc's and reports mallinfo2().
+class MallocAllocator final : public Allocator {
+ public:
+  MallocAllocator() : Allocator("malloc") {}
+  explicit MallocAllocator(std::string name) : Allocator(std::move(name)) {}
+
+ private:
+  void* do_allocate(const AllocRequest& request) override;
+  void do_deallocate(void* pointer, const AllocRequest& request) noexcept override;
+};
+
+// The oracle the --data-mode sources (open_batch_source) are held to: reads each
+// batch from the file when asked (pread), holding nothing but the labels. Throws
+// DataError, with read_dataset_info's messages for a bad file.
+class FileBatchSource final : public BatchSource {
+ public:
+  explicit FileBatchSource(const std::string& path);
+  ~FileBatchSource() override;
+  FileBatchSource(const FileBatchSource&) = delete;
+  FileBatchSource& operator=(const FileBatchSource&) = delete;
+  const DatasetInfo& info() const override { return info_; }
+  void read(std::uint64_t first, int count, float* x, std::int32_t* labels) override;
+
+ private:
+  void read_all(void* data, std::size_t bytes, std::uint64_t offset) const;
+
+  std::string path_;
+  int fd_ = -1;
+  DatasetInfo info_;
+  DatasetLayout layout_;
+  std::vector<std::int32_t> labels_;
+};
+
+}  // namespace memstrat

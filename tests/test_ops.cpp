@@ -13,7 +13,7 @@
 #include "kernels/conv.h"
 #include "kernels/linear.h"
 #include "kernels/loss.h"
-#include "kernels/pool.h"
+#include "kernels/maxpool.h"
 #include "kernels/relu.h"
 #include "kernels/tensor.h"
 
@@ -138,7 +138,7 @@ TEST_CASE("conv2d backward accumulates into weight gradients", "[ops]") {
 }
 
 TEST_CASE("maxpool forward picks maxima and backward matches finite differences", "[ops]") {
-  const PoolGeometry g{2, 3, 6, 7};  // odd width: the last column is dropped
+  const MaxPoolGeometry g{2, 3, 6, 7};  // odd width: the last column is dropped
   // Distinct values spaced 0.05 apart keep every window's winner stable under eps.
   std::vector<float> in(std::size_t(g.batch) * g.channels * g.in_h * g.in_w);
   Rng rng(13);

@@ -10,9 +10,6 @@
 
 #include "kernels/gemm.h"
 
-#ifndef MEMSTRAT_GIT_REVISION
-#define MEMSTRAT_GIT_REVISION "unknown"
-#endif
 #ifndef MEMSTRAT_CXX_FLAGS
 #define MEMSTRAT_CXX_FLAGS ""
 #endif
@@ -88,7 +85,9 @@ nlohmann::json machine_context() {
       {"compiler", std::string("g++ ") + __VERSION__},
       {"compiler_flags", MEMSTRAT_CXX_FLAGS},
       {"gemm_kernel", gemm_kernel_name()},
-      {"git_revision", MEMSTRAT_GIT_REVISION},
+      {"git_revision", build_revision()},
+      // true or false; null when the binary was built outside a git checkout.
+      {"git_dirty", build_dirty() ? nlohmann::json(*build_dirty()) : nlohmann::json(nullptr)},
       {"library_build_type", "release"},
   };
 }

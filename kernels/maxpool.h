@@ -8,7 +8,7 @@
 
 namespace memstrat {
 
-struct PoolGeometry {
+struct MaxPoolGeometry {
   int batch, channels, in_h, in_w;
   int out_h() const { return in_h / 2; }
   int out_w() const { return in_w / 2; }
@@ -16,8 +16,8 @@ struct PoolGeometry {
 };
 
 // out (N, C, H/2, W/2); argmax (same count, 0..3) unless null.
-void maxpool2_forward(float* out, std::uint8_t* argmax, const float* in, const PoolGeometry& g);
+void maxpool2_forward(float* out, std::uint8_t* argmax, const float* in, const MaxPoolGeometry& g);
 // din (N, C, H, W) <- dout routed to the winners; overwrites din.
-void maxpool2_backward(float* din, const float* dout, const std::uint8_t* argmax, const PoolGeometry& g);
+void maxpool2_backward(float* din, const float* dout, const std::uint8_t* argmax, const MaxPoolGeometry& g);
 
 }  // namespace memstrat

@@ -1,10 +1,10 @@
-#include "kernels/pool.h"
+#include "kernels/maxpool.h"
 
 #include <cstring>
 
 namespace memstrat {
 
-void maxpool2_forward(float* out, std::uint8_t* argmax, const float* in, const PoolGeometry& g) {
+void maxpool2_forward(float* out, std::uint8_t* argmax, const float* in, const MaxPoolGeometry& g) {
   const int OH = g.out_h(), OW = g.out_w(), planes = g.batch * g.channels;
 #pragma omp parallel for schedule(static)
   for (int p = 0; p < planes; ++p) {
@@ -26,7 +26,7 @@ void maxpool2_forward(float* out, std::uint8_t* argmax, const float* in, const P
   }
 }
 
-void maxpool2_backward(float* din, const float* dout, const std::uint8_t* argmax, const PoolGeometry& g) {
+void maxpool2_backward(float* din, const float* dout, const std::uint8_t* argmax, const MaxPoolGeometry& g) {
   const int OH = g.out_h(), OW = g.out_w(), planes = g.batch * g.channels;
 #pragma omp parallel for schedule(static)
   for (int p = 0; p < planes; ++p) {
