@@ -69,7 +69,7 @@ nlohmann::json machine_context() {
   std::string thp = first_line("/sys/kernel/mm/transparent_hugepage/enabled");
   if (const auto open = thp.find('['), close = thp.find(']'); open != std::string::npos && close > open)
     thp = thp.substr(open + 1, close - open - 1);
-  return {
+  nlohmann::json context = {
       {"date", date},
       {"host_name", host_name()},
       {"num_cpus", ::sysconf(_SC_NPROCESSORS_ONLN)},
@@ -85,11 +85,13 @@ nlohmann::json machine_context() {
       {"compiler", std::string("g++ ") + __VERSION__},
       {"compiler_flags", MEMSTRAT_CXX_FLAGS},
       {"gemm_kernel", gemm_kernel_name()},
+      {"cpu_family", cpuinfo_field("cpu family")},
       {"git_revision", build_revision()},
-      // true or false; null when the binary was built outside a git checkout.
-      {"git_dirty", build_dirty() ? nlohmann::json(*build_dirty()) : nlohmann::json(nullptr)},
       {"library_build_type", "release"},
   };
+  // Left out, not null, when the binary was built outside a git checkout.
+  if (const auto dirty = build_dirty()) context["git_dirty"] = *dirty;
+  return context;
 }
 
 std::optional<std::size_t> number_in(const std::string& path) {
