@@ -83,7 +83,10 @@ def machine_section(results, report_dir):
     add("C library", c.get("libc"))
     add("compiler", f"{c.get('compiler', '')} {c.get('compiler_flags', '')}".strip())
     add("GEMM kernel", c.get("gemm_kernel"))
-    add("git revision", c.get("git_revision"))
+    revision = c.get("git_revision")
+    if revision and "git_dirty" in c:
+        revision += " (uncommitted changes)" if c["git_dirty"] else " (clean)"
+    add("git revision", revision)
     add("allocator versions", ", ".join(f"{k} {v}" for k, v in (c.get("allocator_versions") or {}).items()))
     add("preset", c.get("preset"))
     add("suite", c.get("suite"))

@@ -20,6 +20,7 @@ FIXTURE = os.path.join(ROOT, "tests", "fixtures", "results-small.json")
 CHARTS = ["peak_memory", "step_time", "time_vs_memory", "memory_over_time", "fragmentation", "fit"]
 MIB = 1024.0 * 1024.0
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 
 def script(name, *args):
@@ -336,6 +337,21 @@ class BadFiles(Scratch):
     def test_an_empty_results_folder(self):
         result = script("plot", "--results-dir", self.path("none"), "--out", self.path("charts"))
         self.check("plot, empty folder", result, self.path("none"), "no results file")
+
+
+class ReadmeFigures(unittest.TestCase):
+    """Every figure the README quotes, recomputed from the committed results file beside it."""
+
+    def test_each_figure_is_its_results_file_s(self):
+        import readme_figures
+        readme = read(os.path.join(ROOT, "README.md"))
+        self.assertTrue(readme_figures.CLAIMS, "no figures listed in tests/scripts/readme_figures.py")
+        for claim in readme_figures.CLAIMS:
+            path = claim[1]
+            self.assertTrue(os.path.exists(os.path.join(ROOT, path)), f"{path}: not committed")
+            self.assertIn(path, readme, f"the README does not name {path}, the source of its figures")
+            expected = readme_figures.text(claim)
+            self.assertIn(expected, readme, f"README: {claim} is {expected} in {path}; the README says otherwise")
 
 
 if __name__ == "__main__":
