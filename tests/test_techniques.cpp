@@ -154,6 +154,43 @@ std::size_t total_packable(const Estimate& e) {
   return sum;
 }
 
+// What recompute with segments of `segment` layers may keep alive, from the plain
+// run's per-layer saved bytes. The trainer's segments: [s*N, (s+1)*N), the last one
+// (from `last_start`) run with saving in forward; every other segment keeps only its
+// input (a checkpoint: the output of layer s*N-1; segment 0's is the batch, which is
+// not ours) and is run again, saving, just before its backward.
+//  - When backward begins: the checkpoints, plus the last segment's input and all it
+//    saved (its layers' outputs; the final logits are gone by then).
+//  - At any moment: the checkpoints plus the most one segment holds at once: the last
+//    segment at the end of forward (with the logits, not yet freed), or a recomputed
+//    segment's outputs. Forward through a checkpointed segment holds only a layer's
+//    input and output, which is less.
+struct RecomputeBound {
+  int segments = 0;
+  std::size_t checkpoints = 0, at_backward = 0, peak = 0;
+};
+
+RecomputeBound recompute_bound(const Estimate& plain, int segment) {
+  const int L = int(plain.layers.size());
+  const auto saved = [&](int i) { return i < 0 ? std::size_t(0) : plain.layers[std::size_t(i)].saved_bytes; };
+  RecomputeBound b;
+  b.segments = (L + segment - 1) / segment;
+  const int last_start = (b.segments - 1) * segment;
+  for (int s = 1; s < b.segments - 1; ++s) b.checkpoints += saved(s * segment - 1);
+  std::size_t last_segment = 0;  // its input and what its layers save
+  for (int i = last_start - 1; i < L; ++i) last_segment += saved(i);
+  std::size_t widest = 0;  // the most outputs a recomputed segment saves
+  for (int s = 0; s < b.segments - 1; ++s) {
+    std::size_t outputs = 0;
+    for (int i = s * segment; i < (s + 1) * segment; ++i) outputs += saved(i);
+    widest = std::max(widest, outputs);
+  }
+  const std::size_t logits = fp32_bytes(plain.layers.back().output);  // alive until the loss is taken
+  b.at_backward = b.checkpoints + last_segment;
+  b.peak = b.checkpoints + std::max(last_segment + logits, widest);
+  return b;
+}
+
 }  // namespace
 
 TEST_CASE("recompute: losses and weights bitwise-identical to the plain run", "[techniques]") {
@@ -175,6 +212,49 @@ TEST_CASE("recompute: losses and weights bitwise-identical to the plain run", "[
   const Run r = train(two);
   REQUIRE(r.losses == plain.losses);
   REQUIRE(bitwise_equal(r.weights, plain.weights));
+}
+
+TEST_CASE("recompute[:N]: only the checkpoints and one segment's activations are alive, sqrt(L)/2 times fewer",
+          "[techniques]") {
+  // deepconv:32: 35 layers, 33 of them conv outputs of one size: Chen et al.'s setting.
+  // Small images keep it fast; the bytes are counted by the allocator, not by RSS.
+  const auto o = small("deepconv:32", 8, 2);
+  const Estimate estimate = plain_estimate(o);
+  const int L = int(estimate.layers.size());
+  const Run plain = train(o);
+  // The derivation starts from the estimator's per-layer figures: they must be the plain run's.
+  REQUIRE(plain.saved_bytes == total_saved(estimate));
+  REQUIRE(plain.activation_peak == total_saved(estimate) + fp32_bytes(estimate.layers.back().output));
+  for (const char* tech : {"recompute", "recompute:2", "recompute:4", "recompute:12", "recompute:1"}) {
+    auto options = o;
+    options.tech = tech;
+    const int segment = std::string(tech) == "recompute" ? default_recompute_segment(L) : std::stoi(tech + 10);
+    const RecomputeBound bound = recompute_bound(estimate, segment);
+    const Run r = train(options);
+    INFO(tech << " (" << bound.segments << " segments of " << segment << " layers): at backward " << r.saved_bytes
+              << " bytes, bound " << bound.at_backward << ", plain " << plain.saved_bytes << "; peak "
+              << r.activation_peak << ", bound " << bound.peak << ", plain " << plain.activation_peak);
+    REQUIRE(r.losses == plain.losses);
+    REQUIRE(bitwise_equal(r.weights, plain.weights));
+    REQUIRE(r.saved_bytes <= bound.at_backward);
+    REQUIRE(r.activation_peak <= bound.peak);
+    // The bound has teeth: a run that kept everything would break it (not so for
+    // segments of 1 layer, whose checkpoints are every layer's output).
+    if (segment > 1) REQUIRE(bound.peak < plain.activation_peak);
+  }
+  // The default segment, about sqrt(L) layers, keeps about 2 sqrt(L) layers' activations
+  // (L/N checkpoints + N in the segment) against the plain run's L: a cut of sqrt(L)/2.
+  // Here: 4 checkpoints + 6 recomputed outputs against 33 outputs, 3.3x against 2.96.
+  auto options = o;
+  options.tech = "recompute";
+  const Run r = train(options);
+  const double cut = double(plain.activation_peak) / double(r.activation_peak);
+  const double cut_at_backward = double(plain.saved_bytes) / double(r.saved_bytes);
+  INFO("activation peak " << plain.activation_peak << " plain, " << r.activation_peak << " recompute: " << cut
+                          << "x; at backward " << plain.saved_bytes << ", " << r.saved_bytes << ": " << cut_at_backward
+                          << "x; sqrt(L)/2 = " << std::sqrt(double(L)) / 2);
+  REQUIRE(cut >= std::sqrt(double(L)) / 2);
+  REQUIRE(cut_at_backward >= std::sqrt(double(L)) / 2);
 }
 
 TEST_CASE("accum:K gives the full batch's update within 1e-5 relative, a K that does not divide is refused",
