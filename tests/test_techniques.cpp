@@ -13,10 +13,12 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <string>
 #include <vector>
 
+#include "benches/cli/measure.h"
 #include "benches/cli/session.h"
 #include "kernels/data.h"
 #include "kernels/estimator.h"
@@ -29,7 +31,7 @@ using namespace memstrat;
 
 namespace {
 
-// Activation bytes alive when backward first begins.
+// Activation bytes alive, and the process's resident memory, when backward first begins.
 class AtBackward final : public AllocObserver {
  public:
   explicit AtBackward(const Allocator& allocator) : allocator_(allocator) {}
@@ -39,8 +41,10 @@ class AtBackward final : public AllocObserver {
     if (phase != Phase::backward || taken_) return;
     taken_ = true;
     activation_bytes = allocator_.stats().live_by_kind[int(BufferKind::activation)];
+    memory = cli::read_process_memory();
   }
   std::size_t activation_bytes = 0;
+  cli::ProcessMemory memory;
 
  private:
   const Allocator& allocator_;
@@ -49,10 +53,11 @@ class AtBackward final : public AllocObserver {
 
 struct Run {
   std::vector<double> losses;
-  std::vector<std::vector<float>> weights;  // every parameter after the last step
-  AllocStats stats;                         // peaks over training (setup excluded)
-  std::size_t saved_bytes = 0;              // activation bytes alive when the first backward began
-  std::size_t activation_peak = 0;          // the most activation bytes alive at once
+  std::vector<std::vector<float>> weights;   // every parameter after the last step
+  AllocStats stats;                          // peaks over training (setup excluded)
+  std::size_t saved_bytes = 0;               // activation bytes alive when the first backward began
+  std::size_t activation_peak = 0;           // the most activation bytes alive at once
+  cli::ProcessMemory at_setup, at_backward;  // this process's RSS once setup is done, and when backward began
 };
 
 Run train(const cli::RunOptions& options) {
@@ -61,6 +66,7 @@ Run train(const cli::RunOptions& options) {
   Run run;
   AtBackward at_backward(*session->allocator);
   const ObserverScope observing(*session->allocator, &at_backward);  // detached before the session's buffers go
+  run.at_setup = cli::read_process_memory();
   for (int i = 0; i < options.steps; ++i) run.losses.push_back(session->trainer->step().loss);
   for (const Param* p : session->model.params()) {
     const float* v = p->value.as<float>();
@@ -69,6 +75,7 @@ Run train(const cli::RunOptions& options) {
   run.stats = session->allocator->stats();
   run.saved_bytes = at_backward.activation_bytes;
   run.activation_peak = run.stats.peak_by_kind[int(BufferKind::activation)];
+  run.at_backward = at_backward.memory;
   return run;
 }
 
@@ -126,6 +133,8 @@ std::vector<std::string> list_dir(const std::string& dir) {
 }
 
 std::size_t open_fds() { return list_dir("/proc/self/fd").size(); }
+
+constexpr std::size_t kMiB = std::size_t(1) << 20;
 
 // The plain run of `o`, dry-run by the estimator: per layer, the bytes it keeps for
 // backward (LayerEstimate::saved_bytes, keyed by the layer that produced them).
@@ -190,6 +199,25 @@ RecomputeBound recompute_bound(const Estimate& plain, int segment) {
   b.peak = b.checkpoints + std::max(last_segment + logits, widest);
   return b;
 }
+
+// Offload's memory tests: 17 conv outputs of 2 MiB to move (tens of MiB, far above the
+// noise of /proc's counters), yet cheap to compute: 16 channels at 32x32, batch 32, a
+// step in about half a second on one thread.
+cli::RunOptions offload_config(const std::string& alloc, const std::string& tech) {
+  cli::RunOptions o;
+  o.model = "deepconv:16", o.channels = 16, o.image = 32, o.batch = 32;
+  o.steps = 1, o.threads = 1, o.samples = 32, o.alloc = alloc, o.tech = tech;
+  return o;
+}
+
+std::string run_args(const cli::RunOptions& o) {
+  return "--model " + o.model + " --channels " + std::to_string(o.channels) + " --image " + std::to_string(o.image) +
+         " --batch " + std::to_string(o.batch) + " --steps " + std::to_string(o.steps) + " --threads " +
+         std::to_string(o.threads) + " --samples " + std::to_string(o.samples) + " --alloc " + o.alloc + " --tech " +
+         o.tech;
+}
+
+double mib(double bytes) { return bytes / double(kMiB); }
 
 }  // namespace
 
@@ -305,13 +333,14 @@ TEST_CASE("offload: bitwise-identical training, and no file left behind", "[tech
   {
     auto options = small("vgg-mini", 8, 3, "offload");
     auto session = cli::open_session(options);
+    const std::size_t fds_open = open_fds();  // with the dataset's; the offload file comes with the first pack
     std::vector<double> losses;
     for (int i = 0; i < options.steps; ++i) {
       losses.push_back(session->trainer->step().loss);
       // Only the session's temporary dataset has a name: the offload file never shows.
       for (const auto& name : list_dir(tmp)) REQUIRE(name.find("offload") == std::string::npos);
     }
-    REQUIRE(open_fds() > fds_before);  // the dataset and the offload file are open
+    REQUIRE(open_fds() == fds_open + 1);  // the offload file, one per store, open until the session ends
     std::vector<std::vector<float>> weights;
     for (const Param* p : session->model.params())
       weights.emplace_back(p->value.as<float>(), p->value.as<float>() + p->numel());
@@ -328,6 +357,82 @@ TEST_CASE("offload: bitwise-identical training, and no file left behind", "[tech
   REQUIRE(both.losses == deep.losses);
   REQUIRE(bitwise_equal(both.weights, deep.weights));
   REQUIRE(list_dir(tmp).empty());
+}
+
+TEST_CASE("offload: when backward begins, RSS is lower by exactly the activations moved to the file", "[techniques]") {
+  test::TempDir scratch;
+  ScopedEnv env("TMPDIR", scratch.path(""));
+  // `mmap`: every buffer its own mapping, unmapped when freed, so this process's RSS
+  // follows the live bytes (glibc's malloc would keep freed holes resident).
+  const Estimate estimate = plain_estimate(offload_config("mmap", "none"));
+  const std::size_t moved = total_packable(estimate);  // every saved fp32 output; the pool's argmax stays
+  const Run plain = train(offload_config("mmap", "none"));
+  const Run offload = train(offload_config("mmap", "offload"));
+  REQUIRE(offload.losses == plain.losses);
+  REQUIRE(plain.saved_bytes == total_saved(estimate));
+  // What each run's RSS grew by from the end of setup to the start of backward: all that
+  // forward kept, in the plain run; in offload's, none of it but the argmax.
+  const auto grew = [](const Run& r, std::size_t cli::ProcessMemory::*figure) {
+    return double(r.at_backward.*figure) - double(r.at_setup.*figure);
+  };
+  const double anon_drop =
+      grew(plain, &cli::ProcessMemory::anon_bytes) - grew(offload, &cli::ProcessMemory::anon_bytes);
+  const double rss_drop = grew(plain, &cli::ProcessMemory::rss_bytes) - grew(offload, &cli::ProcessMemory::rss_bytes);
+  // Tolerance 1 MiB: the kernel's RSS counters are per-CPU and batched (some 100 KiB
+  // on 2 cores), buffers are rounded to pages, and the first run faults in code and
+  // library pages that the second finds resident (file RSS, a few 100 KiB).
+  const double tolerance = double(kMiB);
+  INFO("moved to the file " << mib(double(moved)) << " MiB; at backward, RssAnon lower by " << mib(anon_drop)
+                            << " MiB, VmRSS (file pages too) by " << mib(rss_drop) << " MiB");
+  REQUIRE(std::fabs(anon_drop - double(moved)) <= tolerance);
+  // And the file's pages left RAM too: they are not merely moved from anonymous to file RSS.
+  REQUIRE(std::fabs(rss_drop - double(moved)) <= tolerance);
+  // The allocator's count agrees: of the activations, only the argmax stayed.
+  REQUIRE(offload.saved_bytes == total_saved(estimate) - moved);
+}
+
+TEST_CASE("offload: the run record's peak anonymous and total RSS fall by what it moved, less one layer's backward",
+          "[techniques]") {
+  test::TempDir dir;
+  // `pool`: what it touched stays resident, so the sampled RSS peak is a plateau that
+  // the 5 ms sampler cannot miss; and glibc's freed holes play no part.
+  const Estimate estimate = plain_estimate(offload_config("pool", "none"));
+  const std::size_t moved = total_packable(estimate);
+  std::size_t largest = 0;
+  for (const auto& l : estimate.layers) largest = std::max(largest, fp32_bytes(l.output));
+  const auto run = [&](const char* tech) {
+    const std::string out = dir.path(std::string(tech) + ".json");
+    const auto result =
+        test::run_cli("run " + run_args(offload_config("pool", tech)) + " --warmup 0 --no-timeline --json " + out,
+                      "TMPDIR=" + dir.path(""));
+    INFO(result.err);
+    REQUIRE(result.exit_code == 0);
+    std::ifstream in(out);
+    return nlohmann::json::parse(in)["benchmarks"][0];
+  };
+  const auto plain = run("none"), offload = run("offload");
+  REQUIRE(offload["losses"] == plain["losses"]);
+  const auto drop = [&](const char* key) { return plain[key].get<double>() - offload[key].get<double>(); };
+  const double anon_drop = drop("rss_anon_bytes"), peak_drop = drop("peak_rss_bytes");
+  // Offload's own peak comes in backward, where a layer's input read back from the file,
+  // the gradient reaching it and the one it makes are alive together: three of the
+  // largest activations that it must hold in RAM (the record's peak_temporary_bytes).
+  // Plus 2 MiB: the pool rounds what it touches, and /proc's counters are batched.
+  // Under AddressSanitizer the pool poisons whole segments, whose shadow (1/8 of them)
+  // is resident: the plain run maps more segments, so the drop may exceed what moved.
+  const double below = 3.0 * double(largest) + 2.0 * double(kMiB);
+  const double above = 2.0 * double(kMiB) + (test::kSanitized ? double(moved) / 4 : 0.0);
+  INFO("moved " << mib(double(moved)) << " MiB (largest activation " << mib(double(largest))
+                << " MiB); RssAnon at peak " << mib(plain["rss_anon_bytes"].get<double>()) << " -> "
+                << mib(offload["rss_anon_bytes"].get<double>()) << " MiB, VmHWM "
+                << mib(plain["peak_rss_bytes"].get<double>()) << " -> " << mib(offload["peak_rss_bytes"].get<double>())
+                << " MiB; offload's peak temporary bytes " << mib(offload["peak_temporary_bytes"].get<double>())
+                << " MiB");
+  REQUIRE(anon_drop >= double(moved) - below);
+  REQUIRE(anon_drop <= double(moved) + above);
+  // VmHWM counts file pages too: the moved bytes must have left RAM, not become page cache of ours.
+  REQUIRE(peak_drop >= double(moved) - below);
+  REQUIRE(peak_drop <= double(moved) + above);
 }
 
 TEST_CASE("stores: values come back, dry runs allocate alike, a store dies before its packed activations",
