@@ -12,12 +12,60 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 MIB = 1024.0 * 1024.0
 
 # (kind, file, cell, key[, other cell]): kind says how the README writes it.
+#   fit:   a fit file's entry ("malloc+accum:4") and its figure, a whole number ("552")
+#   num:   the figure itself, two decimals ("1.09")
 #   mib:   the cell's figure in MiB, one decimal ("90.1 MiB")
 #   ms:    the cell's figure in ms, no decimals, thousands separated ("6,759 ms")
 #   ratio: cell ÷ other cell, two decimals and "x" ("0.58x")
 #   pct:   (cell ÷ other cell − 1) as a signed whole percentage ("+36%")
 #   pct_less: (1 − cell ÷ other cell) as a whole percentage ("42%")
-CLAIMS = []
+F = "results/vm-2026-12-02.json"  # make bench (the default preset, 3 repeats)
+R = "results/suites/recompute-vm-2026-12-02.json"  # results/configs/recompute.toml
+FIT = "results/fit-vm-2026-12-02.json"
+O = "results/suites/offload-vm-2026-12-02.json"  # results/configs/offload.toml
+GEMM = "results/micro/gemm-vm-2026-12-02.json"  # memstrat-micro, OpenBLAS's own kernel choice
+CLAIMS = [
+    ("mib", O, "deepconv:16/b64/pool/none/c64/n256", "peak_live_bytes"),
+    ("mib", O, "deepconv:16/b64/pool/offload/c64/n256", "peak_live_bytes"),
+    ("mib", O, "deepconv:16/b64/pool/none/c64/n256", "peak_rss_bytes"),
+    ("mib", O, "deepconv:16/b64/pool/offload/c64/n256", "peak_rss_bytes"),
+    ("mib", O, "deepconv:16/b64/mmap/offload/c64/n256", "peak_rss_bytes"),
+    ("mib", O, "deepconv:16/b64/malloc/none/c64/n256", "peak_rss_bytes"),
+    ("mib", O, "deepconv:16/b64/malloc/offload/c64/n256", "peak_rss_bytes"),
+    ("gflops", GEMM, "gemm/ours/square/1024/min_time:0.500/real_time_median", "GFLOP/s"),
+    ("gflops", GEMM, "gemm/openblas/square/1024/min_time:0.500/real_time_median", "GFLOP/s"),
+    ("gflops", GEMM, "gemm/ours/square/2048/min_time:0.500/real_time_median", "GFLOP/s"),
+    ("gflops", GEMM, "gemm/openblas/square/2048/min_time:0.500/real_time_median", "GFLOP/s"),
+    ("mib", R, "deepconv:40/b104/pool/none/c64/n416", "peak_live_bytes"),
+    ("mib", R, "deepconv:40/b104/pool/recompute/c64/n416", "peak_live_bytes"),
+    ("ratio", R, "deepconv:40/b104/pool/none/c64/n416", "peak_live_bytes", "deepconv:40/b104/pool/recompute/c64/n416"),
+    ("mib", R, "deepconv:40/b104/pool/none/c64/n416", "peak_rss_bytes"),
+    ("mib", R, "deepconv:40/b104/pool/recompute/c64/n416", "peak_rss_bytes"),
+    ("mib", R, "deepconv:40/b104/malloc/recompute/c64/n416", "peak_rss_bytes"),
+    ("pct", R, "deepconv:40/b104/pool/recompute/c64/n416", "step_ms", "deepconv:40/b104/pool/none/c64/n416"),
+    ("pct", R, "deepconv:40/b104/malloc/recompute/c64/n416", "step_ms", "deepconv:40/b104/malloc/none/c64/n416"),
+    ("fit", FIT, "malloc+accum:4", "max_batch"),
+    ("fit", FIT, "malloc+bf16", "max_batch"),
+    ("fit", FIT, "malloc+recompute", "max_batch"),
+    ("mib", F, "vgg-mini/b64/malloc/none", "peak_rss_bytes"),
+    ("mib", F, "vgg-mini/b64/malloc/accum:4", "peak_rss_bytes"),
+    ("ratio", F, "vgg-mini/b64/malloc/accum:4", "peak_rss_bytes", "vgg-mini/b64/malloc/none"),
+    ("ratio", F, "vgg-mini/b64/malloc/accum:4", "step_ms", "vgg-mini/b64/malloc/none"),
+    ("mib", F, "vgg-mini/b64/malloc/bf16", "peak_rss_bytes"),
+    ("mib", F, "vgg-mini/b64/malloc/bf16", "peak_live_bytes"),
+    ("mib", F, "vgg-mini/b64/malloc/none", "peak_live_bytes"),
+    ("mib", F, "vgg-mini/b64/mmap/none", "peak_rss_bytes"),
+    ("mib", F, "vgg-mini/b64/planned/none", "peak_rss_bytes"),
+    ("mib", F, "vgg-mini/b64/pool/none", "peak_rss_bytes"),
+    ("num", F, "vgg-mini/b64/planned/none", "overhead_ratio"),
+    ("mib", F, "vgg16/b16/malloc/none/i32", "peak_rss_bytes"),
+    ("ratio", F, "vgg16/b16/arena/none/i32", "peak_rss_bytes", "vgg16/b16/malloc/none/i32"),
+    ("mib", F, "deepconv:16/b32/pool/none/c32", "peak_rss_bytes"),
+    ("mib", F, "deepconv:16/b32/pool/recompute/c32", "peak_rss_bytes"),
+    ("mib", F, "deepconv:16/b32/pool/offload/c32", "peak_rss_bytes"),
+    ("mib", F, "deepconv:16/b32/malloc/none/c32", "peak_rss_bytes"),
+    ("mib", F, "deepconv:16/b32/malloc/offload/c32", "peak_rss_bytes"),
+]
 
 
 def _cells(path):
@@ -29,10 +77,22 @@ def _cells(path):
 
 def text(claim):
     kind, path, cell, key = claim[:4]
+    if kind == "fit":  # a fit file's entry for ALLOC+TECH: its figure as a whole number
+        with open(os.path.join(ROOT, path), encoding="utf-8") as f:
+            entries = json.load(f)["fit"]["results"]
+        alloc, tech = cell.split("+")
+        entry = next(e for e in entries if e["alloc"] == alloc and e.get("tech", "none") == tech)
+        return f"{entry[key]:,.0f}"
+    if kind == "gflops":  # a memstrat-micro benchmark's GFLOP/s, whole
+        with open(os.path.join(ROOT, path), encoding="utf-8") as f:
+            runs = json.load(f)["benchmarks"]
+        return f"{next(b for b in runs if b['name'] == cell)[key]:.0f} GFLOP/s"
     cells = _cells(path)
     value = cells[cell][key]
     if kind == "mib":
         return f"{value / MIB:.1f} MiB"
+    if kind == "num":
+        return f"{value:.2f}"
     if kind == "ms":
         return f"{value:,.0f} ms"
     other = cells[claim[4]][key]
