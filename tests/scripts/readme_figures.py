@@ -5,6 +5,7 @@ results/, the cell (run_name) and the figure. The test formats the figure from t
 file and requires that exact text in the README, so a re-generated results file
 whose numbers moved fails it until the README is brought up to date.
 """
+import functools
 import json
 import os
 
@@ -68,34 +69,36 @@ CLAIMS = [
 ]
 
 
-def _cells(path):
+@functools.lru_cache(maxsize=None)
+def _document(path):
+    """A committed file, read once however many claims cite it."""
     with open(os.path.join(ROOT, path), encoding="utf-8") as f:
-        document = json.load(f)
-    return {r["run_name"]: r for r in document["benchmarks"] if r.get("run_type") == "aggregate"} or \
-        {r["run_name"]: r for r in document["benchmarks"]}
+        return json.load(f)
+
+
+def _cells(path):
+    records = _document(path)["benchmarks"]
+    return {r["run_name"]: r for r in records if r.get("run_type") == "aggregate"} or \
+        {r["run_name"]: r for r in records}
 
 
 def text(claim):
     kind, path, cell, key = claim[:4]
     if kind == "fit":  # a fit file's entry for ALLOC+TECH: its figure as a whole number
-        with open(os.path.join(ROOT, path), encoding="utf-8") as f:
-            entries = json.load(f)["fit"]["results"]
         alloc, tech = cell.split("+")
-        entry = next(e for e in entries if e["alloc"] == alloc and e.get("tech", "none") == tech)
+        entry = next(e for e in _document(path)["fit"]["results"]
+                     if e["alloc"] == alloc and e.get("tech", "none") == tech)
         return f"{entry[key]:,.0f}"
     if kind == "gflops":  # a memstrat-micro benchmark's GFLOP/s, whole
-        with open(os.path.join(ROOT, path), encoding="utf-8") as f:
-            runs = json.load(f)["benchmarks"]
-        return f"{next(b for b in runs if b['name'] == cell)[key]:.0f} GFLOP/s"
-    cells = _cells(path)
-    value = cells[cell][key]
+        return f"{next(b for b in _document(path)['benchmarks'] if b['name'] == cell)[key]:.0f} GFLOP/s"
+    value = _cells(path)[cell][key]
     if kind == "mib":
         return f"{value / MIB:.1f} MiB"
     if kind == "num":
         return f"{value:.2f}"
     if kind == "ms":
         return f"{value:,.0f} ms"
-    other = cells[claim[4]][key]
+    other = _cells(path)[claim[4]][key]
     if kind == "ratio":
         return f"{value / other:.2f}x"
     if kind == "pct":

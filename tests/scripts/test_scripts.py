@@ -349,9 +349,9 @@ class ReadmeFigures(unittest.TestCase):
         for claim in readme_figures.CLAIMS:
             path = claim[1]
             self.assertTrue(os.path.exists(os.path.join(ROOT, path)), f"{path}: not committed")
-            self.assertIn(path, readme, f"the README does not name {path}, the source of its figures")
+            self.assertTrue(path in readme, f"the README does not name {path}, the source of its figures")
             expected = readme_figures.text(claim)
-            self.assertIn(expected, readme, f"README: {claim} is {expected} in {path}; the README says otherwise")
+            self.assertTrue(expected in readme, f"README: {claim} is {expected} in {path}; the README says otherwise")
 
 
 if __name__ == "__main__":
