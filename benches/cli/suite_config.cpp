@@ -40,7 +40,7 @@ nlohmann::json preset_json(const std::string& name) {
            {"techniques", {"fp16", "bf16", "accum:2", "recompute", "offload", "bf16,recompute"}}}}}};
   }
   if (name == "default") {
-    // What `make bench` runs, within 10 minutes on 2 cores with the build: every allocator and
+    // What `make bench` runs, about 12 minutes on 2 cores here (722 s, 3 repeats): every allocator and
     // every technique on vgg-mini; every allocator on VGG16 at 32x32, whose 400 MiB of weights,
     // gradients and momentum are what training runs out of memory on; the techniques, alone
     // and combined, on a 16-layer conv stack whose saved activations are the larger part.
@@ -150,7 +150,8 @@ void check_name(const Where& w, Check check) {
 
 std::vector<std::pair<std::string, std::string>> preset_names() {
   return {{"quick", "under a minute, for tests: small vgg-mini, every allocator, every technique"},
-          {"default", "what `make bench` runs (about 10 minutes): every allocator and technique, two larger workloads"},
+          {"default",
+           "what `make bench` runs (about 12 minutes on 2 cores): every allocator and technique, two larger workloads"},
           {"full", "hours: more batches, VGG16 at 224, every allocator with every technique"}};
 }
 
