@@ -165,12 +165,12 @@ TEST_CASE("in a suite, a run that fails or hangs is recorded with its reason, ru
                {"hang@1", "timeout", "time limit of 2 s"}};
   for (const auto& c : cases) {
     const std::string out = dir.path(std::string(c.fault) + ".json");
-    REQUIRE(run_cli("suite --config " + dir.path("first.json") + " --out " + out).exit_code == 0);
+    REQUIRE(run_cli("suite --max-reruns 0 --config " + dir.path("first.json") + " --out " + out).exit_code == 0);
     const json before = json::parse(slurp(out));
     REQUIRE(iterations(before).size() == 1);
     REQUIRE(iterations(before)[0]["status"] == "ok");
 
-    const auto result = run_cli("suite --resume --config " + dir.path("both.json") + " --out " + out,
+    const auto result = run_cli("suite --max-reruns 0 --resume --config " + dir.path("both.json") + " --out " + out,
                                 std::string("MEMSTRAT_FAULT=") + c.fault);
     INFO(c.fault << ": " << result.out << result.err);
     REQUIRE(result.exit_code == 0);  // a failed run is a result, not the suite's failure
@@ -184,7 +184,7 @@ TEST_CASE("in a suite, a run that fails or hangs is recorded with its reason, ru
     CHECK(runs[1]["error_occurred"] == true);
 
     // The file is one --resume accepts as it is: nothing is left to run.
-    const auto again = run_cli("suite --resume --config " + dir.path("both.json") + " --out " + out);
+    const auto again = run_cli("suite --max-reruns 0 --resume --config " + dir.path("both.json") + " --out " + out);
     INFO(again.out << again.err);
     CHECK(again.exit_code == 0);
     CHECK(again.err.find("2 runs already done") != std::string::npos);
@@ -229,11 +229,11 @@ TEST_CASE("a full disk when writing results: one line, the earlier file intact, 
     write(dir.path("three.json"), R"({"repeats": 1, "steps": 1, "warmup": 0, "matrix": [
       {"models": ["mlp:8"], "image": 4, "samples": 4, "batches": [2], "allocators": ["malloc", "pool", "mmap"]}]})");
     const std::string out = dir.path("s.json");
-    REQUIRE(run_cli("suite --config " + dir.path("one.json") + " --out " + out).exit_code == 0);
+    REQUIRE(run_cli("suite --max-reruns 0 --config " + dir.path("one.json") + " --out " + out).exit_code == 0);
     const std::string before = slurp(out);
     // Any file larger than the one there now cannot be written: the next results cannot.
     const auto result =
-        run_cli_with_file_limit("suite --resume --config " + dir.path("three.json") + " --out " + out, before.size());
+        run_cli_with_file_limit("suite --max-reruns 0 --resume --config " + dir.path("three.json") + " --out " + out, before.size());
     INFO(result.out << result.err);
     CHECK(result.exit_code == 1);
     CHECK(lines(result.err) == 2);  // "resuming ...: 1 runs already done", then the error
@@ -243,7 +243,7 @@ TEST_CASE("a full disk when writing results: one line, the earlier file intact, 
     CHECK(slurp(out) == before);
     CHECK_FALSE(std::filesystem::exists(out + ".tmp"));
     // With room again, --resume finishes it.
-    const auto resumed = run_cli("suite --resume --config " + dir.path("three.json") + " --out " + out);
+    const auto resumed = run_cli("suite --max-reruns 0 --resume --config " + dir.path("three.json") + " --out " + out);
     INFO(resumed.err);
     CHECK(resumed.exit_code == 0);
     CHECK(iterations(json::parse(slurp(out))).size() == 3);

@@ -39,7 +39,7 @@ void write(const std::string& path, const std::string& text) { std::ofstream(pat
 TEST_CASE("the quick preset: every record complete and consistent, losses equal across allocators", "[suite]") {
   memstrat::test::TempDir dir;
   const std::string out = dir.path("quick.json");
-  const auto result = run_cli("suite --preset quick --out " + out);
+  const auto result = run_cli("suite --max-reruns 0 --preset quick --out " + out);
   INFO(result.out << result.err);
   REQUIRE(result.exit_code == 0);
   const json results = load(out);
@@ -111,7 +111,7 @@ TEST_CASE("over the budget: recorded oom, and the suite goes on", "[suite]") {
     {"models": ["vgg-mini"], "batches": [96], "allocators": ["arena"]},
     {"models": ["vgg-mini"], "batches": [512], "allocators": ["malloc"]},
     {"models": ["mlp:64"], "batches": [8], "allocators": ["malloc"]}]})");
-  const auto result = run_cli("suite --config " + dir.path("budget.json") + " --out " + dir.path("r.json"));
+  const auto result = run_cli("suite --max-reruns 0 --config " + dir.path("budget.json") + " --out " + dir.path("r.json"));
   INFO(result.out << result.err);
   REQUIRE(result.exit_code == 0);
   std::map<std::string, json> by_name;
@@ -139,7 +139,7 @@ TEST_CASE("a child that crashes, is killed or hangs is recorded so, the file sta
   for (const auto& c : cases) {
     const std::string out = dir.path(std::string(c.fault) + ".json");
     const auto result =
-        run_cli("suite --config " + dir.path("one.json") + " --out " + out, std::string("MEMSTRAT_FAULT=") + c.fault);
+        run_cli("suite --max-reruns 0 --config " + dir.path("one.json") + " --out " + out, std::string("MEMSTRAT_FAULT=") + c.fault);
     INFO(c.fault << ": " << result.out << result.err);
     REQUIRE(result.exit_code == 0);
     const auto r = records(load(out), "iteration").at(0);
@@ -154,7 +154,7 @@ TEST_CASE("an interrupted suite resumes without redoing finished runs", "[suite]
     {"models": ["mlp:64"], "batches": [8], "allocators": ["malloc", "pool", "mmap"]}]})");
   const std::string out = dir.path("r.json");
   // Interrupt once the first runs are on disk; the hang keeps later runs from finishing first.
-  const std::string command = std::string(MEMSTRAT_CLI) + " suite --config " + dir.path("three.json") + " --out " + out;
+  const std::string command = std::string(MEMSTRAT_CLI) + " suite --max-reruns 0 --config " + dir.path("three.json") + " --out " + out;
   const pid_t pid = ::fork();
   if (pid == 0) {
     ::setenv("MEMSTRAT_FAULT", "hang@2", 1);
@@ -171,10 +171,10 @@ TEST_CASE("an interrupted suite resumes without redoing finished runs", "[suite]
   // Nothing finished: no file. Run the first cell alone to completion, then the whole matrix with --resume.
   write(dir.path("first.json"), R"({"repeats": 2, "steps": 2, "warmup": 0, "matrix": [
     {"models": ["mlp:64"], "batches": [8], "allocators": ["malloc"]}]})");
-  REQUIRE(run_cli("suite --config " + dir.path("first.json") + " --out " + out).exit_code == 0);
+  REQUIRE(run_cli("suite --max-reruns 0 --config " + dir.path("first.json") + " --out " + out).exit_code == 0);
   const auto before = records(load(out), "iteration");
   REQUIRE(before.size() == 2);
-  const auto resumed = run_cli("suite --resume --config " + dir.path("three.json") + " --out " + out);
+  const auto resumed = run_cli("suite --max-reruns 0 --resume --config " + dir.path("three.json") + " --out " + out);
   INFO(resumed.out << resumed.err);
   REQUIRE(resumed.exit_code == 0);
   REQUIRE(resumed.err.find("2 runs already done") != std::string::npos);

@@ -6,8 +6,14 @@
 //   exit@STEP              it throws, and ends with an error line and status 1
 //   alloc@N                the Nth allocator request from the start of the first
 //                          training step fails (AllocError), whatever the strategy
+//   busy@STEP              from that step on, the run competes for the CPU with one
+//                          busy process per CPU it may use, started by the run itself
+//                          and ended with it: real load from another program, for the
+//                          disturbance rule (disturbance.h) and the suite's re-runs
 //
-// Steps and requests are counted from 1; warm-up steps count.
+// Steps and requests are counted from 1; warm-up steps count. With MEMSTRAT_FAULT_ONCE=PATH
+// the fault strikes only a run that finds no file at PATH, and that run makes one: the
+// first run of a suite is faulty, its re-runs are not.
 #pragma once
 
 #include <cstdint>
@@ -18,7 +24,7 @@
 
 namespace memstrat::cli {
 
-enum class FaultKind { segv, kill, hang, exit, alloc };
+enum class FaultKind { segv, kill, hang, exit, alloc, busy };
 
 struct Fault {
   FaultKind kind = FaultKind::exit;
@@ -32,7 +38,7 @@ std::optional<Fault> requested_fault();
 // Arms alloc@N on the allocator, counted from the next request. Call at the end of setup.
 void arm_allocation_fault(Allocator& allocator);
 
-// Raises the step fault (segv, kill, hang, exit) when `step` (from 1) is its step.
+// Raises the step fault (segv, kill, hang, exit, busy) when `step` (from 1) is its step.
 void inject_step_fault(int step);
 
 }  // namespace memstrat::cli

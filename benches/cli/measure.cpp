@@ -1,11 +1,14 @@
 #include "benches/cli/measure.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <cstring>
+#include <ctime>
+#include <string>
 
 namespace memstrat::cli {
 
@@ -47,9 +50,35 @@ ProcessTimes read_process_times() {
   ProcessTimes t;
   t.minor_faults = usage.ru_minflt;
   t.major_faults = usage.ru_majflt;
+  t.involuntary_switches = usage.ru_nivcsw;
   t.cpu_ms = (double(usage.ru_utime.tv_sec) + double(usage.ru_stime.tv_sec)) * 1e3 +
              (double(usage.ru_utime.tv_usec) + double(usage.ru_stime.tv_usec)) * 1e-3;
   return t;
+}
+
+double process_cpu_ms() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return double(ts.tv_sec) * 1e3 + double(ts.tv_nsec) * 1e-6;
+}
+
+std::optional<double> process_run_delay_ms() {
+  DIR* tasks = ::opendir("/proc/self/task");
+  if (tasks == nullptr) return std::nullopt;
+  double total_ns = 0.0;
+  bool any = false;
+  while (const dirent* entry = ::readdir(tasks)) {
+    if (entry->d_name[0] == '.') continue;
+    const std::string path = std::string("/proc/self/task/") + entry->d_name + "/schedstat";
+    FILE* f = std::fopen(path.c_str(), "re");
+    if (f == nullptr) continue;
+    unsigned long long on_cpu = 0, waiting = 0;
+    if (std::fscanf(f, "%llu %llu", &on_cpu, &waiting) == 2) total_ns += double(waiting), any = true;
+    std::fclose(f);
+  }
+  ::closedir(tasks);
+  if (!any) return std::nullopt;
+  return total_ns * 1e-6;
 }
 
 RssSampler::RssSampler(double interval_ms) : interval_ms_(interval_ms) {}

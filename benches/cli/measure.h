@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstddef>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -25,9 +26,18 @@ bool reset_peak_rss();
 
 struct ProcessTimes {
   long minor_faults = 0, major_faults = 0;
-  double cpu_ms = 0.0;  // user + system, every thread
+  long involuntary_switches = 0;  // every thread: the scheduler took the CPU away
+  double cpu_ms = 0.0;            // user + system, every thread
 };
 ProcessTimes read_process_times();
+
+// CPU time of every thread of this process so far, to the nanosecond (CLOCK_PROCESS_CPUTIME_ID).
+double process_cpu_ms();
+
+// Time the threads of this process have spent runnable but waiting for a CPU, summed
+// over the threads alive now (/proc/self/task/*/schedstat, second field); nothing
+// where the kernel does not keep it.
+std::optional<double> process_run_delay_ms();
 
 // Samples RSS every few milliseconds on its own thread, for the memory-over-time
 // chart. Keeps at most kMaxPoints points, halving the resolution (keeping maxima) when full.

@@ -125,6 +125,9 @@ void print_record_summary(const nlohmann::json& r) {
   if (r.contains("overhead_ratio")) fmt::print(", overhead x{:.2f}", r["overhead_ratio"].get<double>());
   if (r.contains("fragmentation")) fmt::print(", fragmentation {:.1f}%", 100 * r["fragmentation"].get<double>());
   fmt::print("\n  loss {:.6f} -> {:.6f}\n", r["loss_first"].get<double>(), r["loss_last"].get<double>());
+  if (r.contains("disturbed_reason"))
+    fmt::print("  {}: {}\n", r.value("disturbed", false) ? "disturbed, its time is not to be trusted" : "noted",
+               r["disturbed_reason"].get<std::string>());
 }
 
 }  // namespace memstrat::cli

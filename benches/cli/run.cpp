@@ -8,10 +8,12 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <memory>
 
 #include "benches/cli/commands.h"
+#include "benches/cli/disturbance.h"
 #include "benches/cli/faults.h"
 #include "benches/cli/machine.h"
 #include "benches/cli/measure.h"
@@ -24,6 +26,8 @@
 namespace memstrat::cli {
 
 namespace {
+
+using Clock = std::chrono::steady_clock;
 
 double percentile(std::vector<double> values, double q) {
   std::sort(values.begin(), values.end());
@@ -71,28 +75,52 @@ nlohmann::json measure_run(const RunOptions& options, int warmup, bool keep_time
 
   std::vector<double> losses, step_ms;
   AllocStats measured_from = before;
-  double cpu_from = times_before.cpu_ms;
+  // What other load took from the measured steps: each step's CPU time beside its wall
+  // time, and the system's view over the window (disturbance.h has the rule).
+  RunLoad load;
+  load.threads = omp_get_max_threads(), load.cpus = usable_cpus();
+  ProcessTimes window_from = times_before;
+  double window_cpu_from = 0.0;
+  std::optional<double> load_average_from, mhz_from;
   for (int i = 0; i < warmup + options.steps; ++i) {
     if (i == warmup) {
       // The figures of the allocator's own view, the RSS split and the per-kind peaks
       // come from the measured steps: warm-up is where strategies record, size and spill.
-      measured_from = allocator.stats(), cpu_from = read_process_times().cpu_ms;
+      measured_from = allocator.stats();
       allocator.reset_peak();
       probe.start();
       sampler.reset_peak();
+      load_average_from = read_load_average(), mhz_from = read_cpu_mhz();
+      window_from = read_process_times(), window_cpu_from = process_cpu_ms();
     }
     inject_step_fault(i + 1);
+    const SystemTimes system_at_start = read_system_times();
+    const std::optional<double> wait_at_start = process_run_delay_ms();
+    const double cpu_at_start = process_cpu_ms();
+    const auto wall_at_start = Clock::now();
     const StepResult r = session->trainer->step();
+    StepTiming timing;
+    timing.wall_ms = std::chrono::duration<double, std::milli>(Clock::now() - wall_at_start).count();
+    timing.cpu_ms = process_cpu_ms() - cpu_at_start;
+    if (const std::optional<double> wait = process_run_delay_ms(); wait && wait_at_start)
+      timing.wait_ms = std::max(0.0, *wait - *wait_at_start);
+    const SystemTimes system_at_end = read_system_times();
+    timing.steal_ms = system_at_end.steal_ms - system_at_start.steal_ms;
+    timing.others_ms = (system_at_end.busy_ms - system_at_start.busy_ms) - timing.cpu_ms;
     sampler.mark_step();
     if (const std::string why = divergence(losses.empty() ? r.loss : losses.front(), r.loss); !why.empty()) {
       sampler.stop();
       return diverged_record(options, losses, i + 1, why);
     }
     losses.push_back(r.loss);
-    if (i >= warmup) step_ms.push_back(r.ms);
+    if (i >= warmup) step_ms.push_back(r.ms), load.steps.push_back(timing);
   }
+  const double window_cpu = process_cpu_ms() - window_cpu_from;
+  const std::optional<double> load_average_to = read_load_average(), mhz_to = read_cpu_mhz();
   sampler.stop();
   const ProcessTimes times_after = read_process_times();
+  load.involuntary_switches = times_after.involuntary_switches - window_from.involuntary_switches;
+  const Verdict verdict = judge(load);
   const ProcessMemory after = read_process_memory();
   const AllocStats stats = allocator.stats();
   const RssSampler::Point peak_sample = sampler.peak();
@@ -107,7 +135,7 @@ nlohmann::json measure_run(const RunOptions& options, int warmup, bool keep_time
   r["run_type"] = "iteration";
   r["iterations"] = options.steps;
   r["real_time"] = median;
-  r["cpu_time"] = (times_after.cpu_ms - cpu_from) / steps;
+  r["cpu_time"] = window_cpu / steps;
   r["time_unit"] = "ms";
   r["status"] = "ok";
   r["config"] = config_json(options);
@@ -148,6 +176,27 @@ nlohmann::json measure_run(const RunOptions& options, int warmup, bool keep_time
   r["loss_last"] = losses.back();
   r["losses"] = losses;
   r["step_times_ms"] = step_ms;
+  nlohmann::json step_cpu = nlohmann::json::array();
+  for (const StepTiming& t : load.steps) step_cpu.push_back(std::round(t.cpu_ms * 1000) / 1000);
+  r["step_cpu_ms"] = step_cpu;
+  if (verdict.wait_share) {
+    nlohmann::json step_wait = nlohmann::json::array();
+    for (const StepTiming& t : load.steps) step_wait.push_back(std::round(t.wait_ms.value_or(0.0) * 1000) / 1000);
+    r["step_wait_ms"] = step_wait;
+    r["wait_share"] = *verdict.wait_share;
+    r["max_step_wait_share"] = *verdict.max_step_wait_share;
+  }
+  r["cpu_share"] = verdict.cpu_share;
+  r["min_step_cpu_share"] = verdict.min_step_share;
+  r["steal_share"] = verdict.steal_share;
+  r["others_cpu_share"] = verdict.others_share;
+  r["involuntary_switches"] = load.involuntary_switches;
+  r["usable_cpus"] = load.cpus;
+  if (load_average_from && load_average_to) r["load_average"] = {*load_average_from, *load_average_to};
+  if (mhz_from && mhz_to) r["cpu_mhz"] = (*mhz_from + *mhz_to) / 2.0;
+  r["disturbed"] = verdict.disturbed;
+  r["disturbed_steps"] = verdict.disturbed_steps;
+  if (!verdict.reason.empty()) r["disturbed_reason"] = verdict.reason;
   r["allocator"] = allocator.name();
   if (!allocator.version().empty()) r["allocator_version"] = allocator.version();
   for (const auto& [key, value] : allocator.own_figures()) r[key] = value;

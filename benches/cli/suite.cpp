@@ -38,15 +38,27 @@ std::string today() {
   return date;
 }
 
+bool superseded(const nlohmann::json& r) { return r.value("superseded", false); }
+
 // The median of a numeric figure over the ok repeats, for every figure they all have.
-nlohmann::json aggregate(const std::string& cell, const std::vector<const nlohmann::json*>& repeats) {
+nlohmann::json aggregate(const std::string& cell, const std::vector<const nlohmann::json*>& runs) {
+  std::vector<const nlohmann::json*> repeats;
+  int reruns = 0;
+  for (const auto* r : runs) {
+    if (superseded(*r))
+      ++reruns;
+    else
+      repeats.push_back(r);
+  }
   nlohmann::json a;
   a["name"] = cell + "_median";
   a["run_name"] = cell;
   a["run_type"] = "aggregate";
   a["aggregate_name"] = "median";
   a["repetitions"] = repeats.size();
-  a["config"] = (*repeats.front())["config"];
+  a["reruns"] = reruns;
+  a["config"] = (*runs.front())["config"];
+  if (repeats.empty()) return a;  // not reachable: a superseded run always has its replacement
   std::vector<const nlohmann::json*> ok;
   for (const auto* r : repeats)
     if ((*r)["status"] == "ok") ok.push_back(r);
@@ -84,28 +96,52 @@ nlohmann::json aggregate(const std::string& cell, const std::vector<const nlohma
     else
       a[key] = n % 2 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
   }
-  // Spread over every measured step of every repeat.
+  // The cell's time is the median of its repeats' medians: the repeats, each its own
+  // process, are the independent measurements; its interval comes from them alone.
   std::vector<double> steps, per_repeat;
+  int disturbed = 0;
+  std::string disturbed_why;
   for (const auto* r : ok) {
     per_repeat.push_back((*r)["step_ms"].get<double>());
     for (const auto& t : (*r)["step_times_ms"]) steps.push_back(t.get<double>());
+    if (r->value("disturbed", false) && disturbed++ == 0) disturbed_why = r->value("disturbed_reason", "");
   }
   std::sort(steps.begin(), steps.end());
   a["step_ms_repeats"] = per_repeat;
+  const MedianInterval interval = median_interval(per_repeat);
+  a["step_ms_ci_low"] = interval.low;
+  a["step_ms_ci_high"] = interval.high;
+  a["step_ms_ci_level"] = interval.level;
   // Derived figures follow from the medians, not the median of each repeat's ratio.
   a["samples_per_s"] = a["config"]["batch"].get<double>() / (a["step_ms"].get<double>() / 1e3);
   a["step_ms_p10"] = steps[std::size_t(0.1 * double(steps.size() - 1))];
   a["step_ms_p90"] = steps[std::size_t(std::ceil(0.9 * double(steps.size() - 1)))];
   a["losses"] = (*ok.front())["losses"];
+  a["disturbed_repeats"] = disturbed;
+  const auto [fastest, slowest] = std::minmax_element(per_repeat.begin(), per_repeat.end());
+  std::string unstable;
+  if (disturbed > 0)
+    unstable = fmt::format("{} of {} repeats stayed disturbed after {} re-run{} (first: {})", disturbed, ok.size(),
+                           reruns, reruns == 1 ? "" : "s", disturbed_why);
+  else if (*fastest > 0.0 && *slowest > kMaxRepeatSpread * *fastest)
+    unstable = fmt::format(
+        "the repeats disagree: their medians run from {:.1f} to {:.1f} ms ({:.2f} x, above {:.2f} x) "
+        "with no disturbance measured",
+        *fastest, *slowest, *slowest / *fastest, kMaxRepeatSpread);
+  a["unstable"] = !unstable.empty();
+  if (!unstable.empty()) a["unstable_reason"] = unstable;
   return a;
 }
 
+// One line on the terminal, redrawn: runs done of those planned, re-runs taken,
+// cells flagged unstable so far, and the time left at the pace so far.
 class Progress {
  public:
   Progress(std::size_t total, bool verbose) : total_(total), tty_(::isatty(STDERR_FILENO)), verbose_(verbose) {
     start_ = std::chrono::steady_clock::now();
   }
-  void begin(const std::string& label) {
+  void add_rerun() { ++total_, ++reruns_; }
+  void begin(const std::string& label, int unstable) {
     if (!tty_) return;
     const double elapsed = seconds();
     std::string eta = "--";
@@ -113,9 +149,12 @@ class Progress {
       const double left = elapsed / double(done_) * double(total_ - done_);
       eta = fmt::format("{}m{:02}s", int(left) / 60, int(left) % 60);
     }
-    const int width = 24, filled = int(double(width) * double(done_) / double(std::max<std::size_t>(total_, 1)));
-    fmt::print(stderr, "\r\033[K[{}{}] {}/{} runs, ETA {}  {}", std::string(std::size_t(filled), '#'),
-               std::string(std::size_t(width - filled), '.'), done_, total_, eta, label.substr(0, 60));
+    const int width = 20, filled = int(double(width) * double(done_) / double(std::max<std::size_t>(total_, 1)));
+    std::string extra;
+    if (reruns_ > 0) extra += fmt::format(", {} re-run{}", reruns_, reruns_ == 1 ? "" : "s");
+    if (unstable > 0) extra += fmt::format(", {} unstable", unstable);
+    fmt::print(stderr, "\r\033[K[{}{}] {}/{} runs{}, {} left  {}", std::string(std::size_t(filled), '#'),
+               std::string(std::size_t(width - filled), '.'), done_, total_, extra, eta, label.substr(0, 56));
     std::fflush(stderr);
   }
   void end(const std::string& label, const std::string& status) {
@@ -127,9 +166,11 @@ class Progress {
     if (tty_) fmt::print(stderr, "\r\033[K");
   }
   double seconds() const { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count(); }
+  int reruns() const { return reruns_; }
 
  private:
   std::size_t total_, done_ = 0;
+  int reruns_ = 0;
   bool tty_, verbose_;
   std::chrono::steady_clock::time_point start_;
 };
@@ -152,6 +193,31 @@ nlohmann::json failure_record(const Cell& cell, RunStatus status, const std::str
 }
 
 }  // namespace
+
+MedianInterval median_interval(std::vector<double> values) {
+  MedianInterval m;
+  if (values.empty()) return m;
+  std::sort(values.begin(), values.end());
+  const int n = int(values.size());
+  // P(Binomial(n, 1/2) <= j) for every j, from the binomial coefficients.
+  std::vector<double> cdf(std::size_t(n) + 1);
+  double coefficient = 1.0, total = 0.0;
+  for (int j = 0; j <= n; ++j) {
+    total += coefficient / std::pow(2.0, n);
+    cdf[std::size_t(j)] = total;
+    coefficient = coefficient * double(n - j) / double(j + 1);
+  }
+  const auto coverage = [&](int k) { return 1.0 - 2.0 * cdf[std::size_t(k - 1)]; };
+  int k = 1;
+  for (int candidate = (n + 1) / 2; candidate >= 1; --candidate)
+    if (coverage(candidate) >= 0.95) {
+      k = candidate;
+      break;
+    }
+  m.low = values[std::size_t(k - 1)], m.high = values[std::size_t(n - k)];
+  m.level = std::max(0.0, coverage(k));
+  return m;
+}
 
 std::vector<nlohmann::json> with_aggregates(const std::vector<nlohmann::json>& iterations) {
   std::map<std::string, std::vector<const nlohmann::json*>> by_cell;
@@ -234,10 +300,34 @@ int run_suite(const SuiteConfig& config, const SuiteRunOptions& run) {
         iterations.push_back(r);
     fmt::print(stderr, "resuming {}: {} runs already done\n", path, iterations.size());
   }
-  auto done = [&](const std::string& cell, int repeat) {
-    return std::any_of(iterations.begin(), iterations.end(), [&](const nlohmann::json& r) {
-      return r["run_name"] == cell && r.value("repetition_index", -1) == repeat;
-    });
+  // The run that stands for a repeat: its latest, the superseded ones aside.
+  auto kept = [&](const std::string& cell, int repeat) -> nlohmann::json* {
+    for (auto& r : iterations)
+      if (r["run_name"] == cell && r.value("repetition_index", -1) == repeat && !superseded(r)) return &r;
+    return nullptr;
+  };
+  auto done = [&](const std::string& cell, int repeat) { return kept(cell, repeat) != nullptr; };
+  std::map<std::string, int> reruns;  // re-runs each cell has taken, those of an earlier session included
+  for (const auto& r : iterations)
+    if (superseded(r)) ++reruns[r["run_name"].get<std::string>()];
+  auto rerun_due = [&](const Cell& cell, int repeat) {
+    const nlohmann::json* r = kept(cell.name, repeat);
+    return r != nullptr && r->value("disturbed", false) && reruns[cell.name] < config.max_reruns;
+  };
+  // Cells the file flags unstable, less those with a disturbed repeat still to re-run.
+  auto unstable_cells = [&] {
+    int n = 0;
+    for (const auto& a : with_aggregates(iterations)) {
+      if (a.value("run_type", "") != "aggregate" || !a.value("unstable", false)) continue;
+      const std::string cell = a["run_name"];
+      bool pending = false;
+      for (int rep = 0; rep < config.repeats && !pending; ++rep) {
+        const nlohmann::json* r = kept(cell, rep);
+        pending = r && r->value("disturbed", false) && reruns[cell] < config.max_reruns;
+      }
+      n += pending ? 0 : 1;
+    }
+    return n;
   };
 
   nlohmann::json context = machine_context();
@@ -245,6 +335,7 @@ int run_suite(const SuiteConfig& config, const SuiteRunOptions& run) {
   context["suite"] = config.source;
   context["config"] = config.as_json;
   context["repeats"] = config.repeats;
+  context["max_reruns"] = config.max_reruns;
   context["budget_enforcement"] = config.budget_bytes ? budget_enforcement() : "none";
 
   char work_template[] = "/tmp/memstrat-suite-XXXXXX";
@@ -282,26 +373,56 @@ int run_suite(const SuiteConfig& config, const SuiteRunOptions& run) {
                       e.what(), written));
     }
   };
+  // One run of a cell's repeat; false when the suite was interrupted during it.
+  auto run_repeat = [&](const Cell& cell, int rep, int attempt) {
+    const std::string label =
+        fmt::format("{} #{}{}", cell.name, rep + 1, attempt > 0 ? fmt::format(" (re-run {})", attempt) : "");
+    progress.begin(label, unstable_cells());
+    RunStatus status = RunStatus::crash;
+    nlohmann::json record = run_one(cell, config, rep, work_dir, &status);
+    std::string shown =
+        status == RunStatus::ok ? "ok" : std::string(to_string(status)) + " (" + record.value("reason", "") + ")";
+    if (record.value("disturbed", false)) shown += " but disturbed: " + record.value("disturbed_reason", "");
+    progress.end(label, status == RunStatus::ok && !record.value("disturbed", false) ? "ok" : shown);
+    if (status == RunStatus::interrupted) return false;
+    record["attempt"] = attempt;
+    if (nlohmann::json* earlier = kept(cell.name, rep)) {
+      // The disturbed run stays in the file under its own name, out of the cell's figures
+      // and out of Google Benchmark's compare.py, which matches records by name.
+      (*earlier)["superseded"] = true;
+      (*earlier)["name"] = cell.name + "_superseded";
+    }
+    iterations.push_back(std::move(record));
+    ++counts[to_string(status)];
+    write();
+    return true;
+  };
   // Round by round: every cell's first repeat, then every cell's second, and so on.
   // A shared machine drifts over minutes; interleaved, the drift lands on every cell
   // alike instead of on whichever cells ran late, and medians stay comparable.
+  // After each round, its disturbed repeats are run again, one pass over the cells at a
+  // time, while their cells have re-runs left: later, the load may have gone.
   for (int rep = 0; rep < config.repeats && !interrupted; ++rep) {
     for (const auto& cell : config.cells) {
       if (done(cell.name, rep)) continue;
-      const std::string label = fmt::format("{} #{}", cell.name, rep + 1);
-      progress.begin(label);
-      RunStatus status = RunStatus::crash;
-      nlohmann::json record = run_one(cell, config, rep, work_dir, &status);
-      progress.end(label, status == RunStatus::ok
-                              ? "ok"
-                              : std::string(to_string(status)) + " (" + record.value("reason", "") + ")");
-      if (status == RunStatus::interrupted) {
+      if (!run_repeat(cell, rep, 0)) {
         interrupted = true;
         break;
       }
-      iterations.push_back(std::move(record));
-      ++counts[to_string(status)];
-      write();
+    }
+    for (bool again = true; again && !interrupted;) {
+      again = false;
+      for (const auto& cell : config.cells) {
+        if (!rerun_due(cell, rep)) continue;
+        const int attempt = kept(cell.name, rep)->value("attempt", 0) + 1;
+        ++reruns[cell.name];
+        progress.add_rerun();
+        if (!run_repeat(cell, rep, attempt)) {
+          interrupted = true;
+          break;
+        }
+        again = true;
+      }
     }
   }
   progress.finish();
@@ -312,8 +433,13 @@ int run_suite(const SuiteConfig& config, const SuiteRunOptions& run) {
   write();
   std::string summary;
   for (const auto& [status, n] : counts) summary += fmt::format("{}{} {}", summary.empty() ? "" : ", ", n, status);
-  fmt::print("{} runs ({}) in {:.0f} s; results in {}\n", iterations.size(), summary.empty() ? "none new" : summary,
-             progress.seconds(), path);
+  std::string flagged;
+  if (progress.reruns() > 0)
+    flagged += fmt::format("; {} re-run{} of disturbed runs", progress.reruns(), progress.reruns() == 1 ? "" : "s");
+  if (const int unstable = unstable_cells(); unstable > 0)
+    flagged += fmt::format("; {} cell{} unstable, flagged in the file", unstable, unstable == 1 ? "" : "s");
+  fmt::print("{} runs ({}{}) in {:.0f} s; results in {}\n", iterations.size(), summary.empty() ? "none new" : summary,
+             flagged, progress.seconds(), path);
   if (interrupted) {
     fmt::print(stderr, "interrupted: run again with --resume to finish\n");
     return 130;
@@ -361,6 +487,7 @@ Command add_suite(CLI::App& app) {
   auto config_path = std::make_shared<std::string>();
   auto budget = std::make_shared<std::string>();
   auto repeats = std::make_shared<int>(0);
+  auto max_reruns = std::make_shared<int>(-1);
   auto run = std::make_shared<SuiteRunOptions>();
   std::string presets;
   for (const auto& [name, what] : preset_names()) presets += "\n  " + name + ": " + what;
@@ -372,6 +499,9 @@ Command add_suite(CLI::App& app) {
                 std::string("budget per run, e.g. 512MiB or 2GiB (overrides the matrix's; ") + kSizeForms + ")")
       ->check(byte_size());
   c->add_option("--repeats", *repeats, "repeats per cell (overrides the matrix's)")->check(whole_number(1, 100));
+  c->add_option("--max-reruns", *max_reruns,
+                "re-runs a cell may take of runs disturbed by other load (overrides the matrix's; default 2)")
+      ->check(whole_number(0, 100));
   c->add_option("--out", run->out, "results file (default: results/<host>-<date>.json)")
       ->check(writable_path("results file"));
   c->add_flag("--resume", run->resume, "skip runs the results file already holds");
@@ -381,6 +511,7 @@ Command add_suite(CLI::App& app) {
     SuiteConfig config = config_path->empty() ? load_preset(*preset) : load_config_file(*config_path);
     if (!budget->empty()) config.budget_bytes = parse_size(*budget);
     if (*repeats > 0) config.repeats = *repeats;
+    if (*max_reruns >= 0) config.max_reruns = *max_reruns;
     check_cells(config);
     if (run->dry_run) {
       for (const auto& cell : config.cells) fmt::print("{}\n", cell.name);

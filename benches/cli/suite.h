@@ -26,7 +26,20 @@ int run_suite(const SuiteConfig& config, const SuiteRunOptions& options);
 nlohmann::json run_one(const Cell& cell, const SuiteConfig& config, int repeat, const std::string& work_dir,
                        RunStatus* status);
 
-// The iteration records followed by one median record per cell.
+// The iteration records followed by one median record per cell; superseded runs
+// (disturbed, then re-run) stay in the list and out of the medians.
 std::vector<nlohmann::json> with_aggregates(const std::vector<nlohmann::json>& iterations);
+
+// A distribution-free interval for the median of `values`: [x(k), x(n+1-k)] of the
+// sorted values for the largest k whose coverage, 1 - 2 P(Binomial(n, 1/2) < k), is at
+// least 95%; where no k reaches it (5 values or fewer), min to max with its coverage.
+struct MedianInterval {
+  double low = 0.0, high = 0.0, level = 0.0;
+};
+MedianInterval median_interval(std::vector<double> values);
+
+// A cell whose repeats' medians differ by more than this factor, slowest over fastest,
+// is unstable even when no run measured a disturbance.
+inline constexpr double kMaxRepeatSpread = 1.25;
 
 }  // namespace memstrat::cli

@@ -199,13 +199,14 @@ SuiteConfig parse_config_text(const std::string& text, const std::string& source
 
 SuiteConfig parse_config(const nlohmann::json& config, const std::string& source) {
   const Where top{source, ""};
-  check_keys(config, {"repeats", "steps", "warmup", "budget", "timeout", "matrix"}, top);
+  check_keys(config, {"repeats", "steps", "warmup", "budget", "timeout", "max_reruns", "matrix"}, top);
   SuiteConfig s;
   s.source = source;
   s.as_json = config;
   if (config.contains("repeats")) s.repeats = positive(config["repeats"], top.at("repeats"), 1, 100);
   if (config.contains("steps")) s.steps = positive(config["steps"], top.at("steps"), 1, 100000);
   if (config.contains("warmup")) s.warmup = positive(config["warmup"], top.at("warmup"), 0, 1000);
+  if (config.contains("max_reruns")) s.max_reruns = positive(config["max_reruns"], top.at("max_reruns"), 0, 100);
   if (config.contains("timeout")) s.timeout_s = positive(config["timeout"], top.at("timeout"), 1, 7 * 24 * 3600);
   if (config.contains("budget")) {
     const auto& b = config["budget"];

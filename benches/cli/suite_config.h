@@ -8,6 +8,7 @@
 //   warmup = 2
 //   budget = "2GiB"        # optional memory budget per run
 //   timeout = 300          # seconds per run
+//   max_reruns = 2         # re-runs per cell of runs disturbed by other load
 //   [[matrix]]
 //   models = ["vgg-mini"]
 //   batches = [64]
@@ -39,6 +40,7 @@ struct SuiteConfig {
   int warmup = 2;
   std::optional<std::size_t> budget_bytes;
   double timeout_s = 300;
+  int max_reruns = 2;  // runs a cell may take beyond its repeats, re-running disturbed ones
   std::vector<Cell> cells;
   nlohmann::json as_json;  // the configuration as read, for the results file
 };
