@@ -12,6 +12,7 @@ PACKAGES=(
   libtomlplusplus-dev libopenblas-dev
   libjemalloc-dev libmimalloc-dev libgoogle-perftools-dev
   python3 python3-matplotlib python3-numpy
+  libbenchmark-tools python3-scipy
   clang-14 libclang-rt-14-dev libomp-14-dev clang-format-14 clang-tidy-14
 )
 

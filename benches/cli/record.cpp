@@ -16,7 +16,14 @@
 namespace memstrat::cli {
 
 nlohmann::json results_document(const std::vector<nlohmann::json>& records, const nlohmann::json& context) {
-  return {{"context", context}, {"benchmarks", records}};
+  nlohmann::json document = {{"context", context}, {"benchmarks", records}};
+  // Google Benchmark writes its time fields on an errored run too, as 0, and its
+  // compare.py reads them from every record: so do we, on failed runs only. Our own
+  // readers take step_ms, which a failed run does not have.
+  for (auto& r : document["benchmarks"])
+    if (r.value("error_occurred", false) && !r.contains("real_time"))
+      r["real_time"] = 0, r["cpu_time"] = 0, r["time_unit"] = "ms", r["iterations"] = 0;
+  return document;
 }
 
 void write_file_atomically(const std::string& path, const std::string& text, const std::string& what) {

@@ -30,10 +30,20 @@ def describe_technique(tech):
     return " with ".join(words)
 
 
-def ranges_overlap(a, b):
-    """Whether two cells' p10–p90 step-time ranges overlap: a difference inside the step-to-step noise."""
-    a_low, a_high, b_low, b_high = (a.get("step_ms_p10"), a.get("step_ms_p90"),
-                                    b.get("step_ms_p10"), b.get("step_ms_p90"))
+def time_interval(cell):
+    """A cell's step-time interval: the suite's interval for its median over the repeats,
+    or, for files written before it had one, the lowest to the highest repeat median."""
+    low, high = cell.get("step_ms_ci_low"), cell.get("step_ms_ci_high")
+    if low is not None and high is not None:
+        return low, high
+    medians = cell.repeat_medians()
+    return (min(medians), max(medians)) if medians else (None, None)
+
+
+def intervals_overlap(a, b):
+    """Whether two cells' step-time intervals overlap: the repeats cannot tell them apart."""
+    a_low, a_high = time_interval(a)
+    b_low, b_high = time_interval(b)
     if None in (a_low, a_high, b_low, b_high):
         return False
     return a_low <= b_high and b_low <= a_high

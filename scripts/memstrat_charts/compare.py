@@ -1,9 +1,13 @@
 """scripts/compare: two results files (two machines, or two dates), cell by cell.
 
-For every cell in both: step time and peak RSS of B as a ratio of A's, and a
-Mann-Whitney U test on the repeated step timings (every measured step of every
-repeat), as Google Benchmark's compare.py does with repetitions. Cells in only
-one file are named, not a failure.
+For every cell in both: B's step time over A's with its interval, and peak RSS of B
+over A's. The test is on the repeats, each a process of its own and so the
+independent measurements; the steps inside one process are not, and are not
+counted as samples. The ratio is the Hodges-Lehmann estimate of the pairwise
+ratios of repeat medians, its interval the one that belongs to the Mann-Whitney U
+test on them; cells either side flags unstable (disturbed by other load, or
+repeats that disagree) are marked and never called the same. Cells in only one
+file are named, not a failure.
 """
 import os
 import sys
@@ -12,18 +16,42 @@ from . import cli, strategy
 from .figure import machine_line
 from .results import load
 from .units import fmt, fmt_ms
-from .utest import mann_whitney_u
+from .utest import mann_whitney_u, ratio_interval
 
 DESCRIPTION = """Compares two memstrat results files cell by cell: B's step time and peak RSS as ratios of
-A's (below 1: B is faster, or smaller), and a two-sided Mann-Whitney U test on the
-step timings (every measured step of every repeat; the per-repeat medians when steps
-are absent). p below --alpha says the time difference is more than noise. With
-fewer than 9 timings a side the test has little power, and the table says so."""
+A's (below 1: B is faster, or smaller). The step-time test is on the repeats (each a process
+of its own), never on the steps inside one: the ratio is the median of the pairwise ratios
+of repeat medians, with the interval that goes with the Mann-Whitney U test at --alpha.
+Verdicts: "B faster" or "B slower" when the interval leaves out 1; "same" when it lies within
+--margin of 1 and neither side is unstable; "undecided: N vs M repeats" when that many repeats
+cannot reach the level (3 a side reach 90% at best: run more repeats or pass --alpha 0.1);
+"undecided" when the interval straddles 1 but is wider than the margin. Flags: A or B unstable
+(the suite found the cell disturbed by other load, or its repeats disagreeing)."""
 
-OPTIMAL_SAMPLES = 9  # Google Benchmark's compare.py asks for 9+ repetitions before it trusts the U test
+
+def time_verdict(ca, cb, alpha, margin):
+    """(ratio, low, high, coverage, p, verdict) of B's step time over A's, from the repeats."""
+    a, b = ca.repeat_medians(), cb.repeat_medians()
+    interval = ratio_interval(a, b, alpha)
+    if interval is None:
+        return None, None, None, None, None, "no times"
+    ratio, low, high, coverage = interval
+    _, p = mann_whitney_u(a, b)
+    flagged = ca.unstable or cb.unstable
+    if coverage < 1 - alpha:
+        verdict = f"undecided: {len(a)} vs {len(b)} repeats"
+    elif low > 1:
+        verdict = "B slower"
+    elif high < 1:
+        verdict = "B faster"
+    elif high <= 1 + margin and low >= 1 / (1 + margin) and not flagged:
+        verdict = "same"
+    else:
+        verdict = "undecided"
+    return ratio, low, high, coverage, p, verdict
 
 
-def compare_cells(a, b, alpha):
+def compare_cells(a, b, alpha, margin=0.05):
     """Rows for cells in both files, in A's order, and the cell names found in only one."""
     cells_b = {c.name: c for c in b.cells}
     names_a = {c.name for c in a.cells}
@@ -37,32 +65,30 @@ def compare_cells(a, b, alpha):
             row["status"] = f"A {ca.status}, B {cb.status}"
             rows.append(row)
             continue
-        time_a, time_b = ca.get("step_ms"), cb.get("step_ms")
+        (row["time_ratio"], row["low"], row["high"], row["coverage"], row["p"],
+         row["verdict"]) = time_verdict(ca, cb, alpha, margin)
         peak_a, peak_b = ca.get("peak_rss_bytes"), cb.get("peak_rss_bytes")
-        row["time_ratio"] = time_b / time_a if time_a and time_b is not None else None
         row["peak_ratio"] = peak_b / peak_a if peak_a and peak_b is not None else None
-        samples_a, samples_b = ca.step_samples(), cb.step_samples()
-        row["samples"] = (len(samples_a), len(samples_b))
-        _, p = mann_whitney_u(samples_a, samples_b) if min(row["samples"]) >= 2 else (None, None)
-        row["p"] = p
-        if p is None:
-            row["verdict"] = "too few"
-        elif p >= alpha:
-            row["verdict"] = "same"
-        else:
-            row["verdict"] = "B faster" if (row["time_ratio"] or 1) < 1 else "B slower"
+        row["flags"] = ", ".join(f"{side} unstable" for side, c in (("A", ca), ("B", cb)) if c.unstable)
         rows.append(row)
     only_a = [c.name for c in a.cells if c.name not in cells_b]
     only_b = [c.name for c in b.cells if c.name not in names_a]
     return rows, only_a, only_b
 
 
+def _interval_text(r):
+    if r.get("low") is None:
+        return "–"
+    return f"{r['low']:.2f}–{r['high']:.2f} ({r['coverage'] * 100:.0f}%)"
+
+
 def print_table(a, b, rows, only_a, only_b, out=sys.stdout):
     print(f"A: {a.path}  ({machine_line(a.context)})", file=out)
     print(f"B: {b.path}  ({machine_line(b.context)})", file=out)
     width = max([len(r["cell"]) for r in rows] + [4])
-    head = (f"{'cell':<{width}}  {'A ms':>9} {'B ms':>9} {'B/A':>6} {'p':>7} {'verdict':>9}  "
-            f"{'A MiB':>8} {'B MiB':>8} {'B/A':>6}")
+    verdict_width = max([len(r.get("verdict") or "") for r in rows] + [7])
+    head = (f"{'cell':<{width}}  {'A ms':>9} {'B ms':>9} {'B/A':>6} {'interval':>17} {'p':>6} "
+            f"{'verdict':<{verdict_width}}  {'A MiB':>8} {'B MiB':>8} {'B/A':>6}  flags")
     print(head, file=out)
     print("-" * len(head), file=out)
     for r in rows:
@@ -70,15 +96,16 @@ def print_table(a, b, rows, only_a, only_b, out=sys.stdout):
             print(f"{r['cell']:<{width}}  {r['status']}", file=out)
             continue
         a_cell, b_cell = r["a"], r["b"]
-        p = "–" if r["p"] is None else f"{r['p']:.4f}"
+        p = "–" if r["p"] is None else f"{r['p']:.3f}"
         print(f"{r['cell']:<{width}}  {fmt_ms(a_cell.get('step_ms')):>9} {fmt_ms(b_cell.get('step_ms')):>9} "
-              f"{fmt(r['time_ratio'], 2):>6} {p:>7} {r['verdict']:>9}  "
+              f"{fmt(r['time_ratio'], 2):>6} {_interval_text(r):>17} {p:>6} {r['verdict']:<{verdict_width}}  "
               f"{fmt(a_cell.get_mib('peak_rss_bytes')):>8} {fmt(b_cell.get_mib('peak_rss_bytes')):>8} "
-              f"{fmt(r['peak_ratio'], 2):>6}", file=out)
-    few = [r for r in rows if not r["status"] and min(r["samples"]) < OPTIMAL_SAMPLES]
-    if few:
-        print(f"note: {len(few)} cells have fewer than {OPTIMAL_SAMPLES} step timings on a side: "
-              "their U test has little power (run more steps or repeats).", file=out)
+              f"{fmt(r['peak_ratio'], 2):>6}  {r['flags']}", file=out)
+    for side, results in (("A", a), ("B", b)):
+        names = {r["cell"] for r in rows if not r["status"]}
+        for cell in results.cells:
+            if cell.name in names and cell.unstable:
+                print(f"{side} unstable: {cell.name}: {cell.unstable_reason}", file=out)
     for label, names in (("only in A", only_a), ("only in B", only_b)):
         if names:
             print(f"{label} ({len(names)}): " + ", ".join(names), file=out)
@@ -98,14 +125,19 @@ def draw_chart(a, b, rows, path, alpha):
     for ax, key, xlabel in ((axes[0], "time_ratio", "step time, B ÷ A (log scale)"),
                             (axes[1], "peak_ratio", "peak RSS, B ÷ A (log scale)")):
         values = [r[key] for r in rows if r[key]]
+        if key == "time_ratio":
+            values += [r[end] for r in rows for end in ("low", "high") if r.get(end)]
         spread = max([max(v, 1 / v) for v in values] + [1.1])
         for y, r in enumerate(rows):
             v = r[key]
             if not v:
                 continue
-            faint = key == "time_ratio" and r["verdict"] != "B faster" and r["verdict"] != "B slower"
+            faint = key == "time_ratio" and r["verdict"] not in ("B faster", "B slower")
             ax.barh(y, v - 1, left=1, height=0.6, color=strategy.colour(r["strategy"]),
-                    alpha=0.35 if faint else 1.0)
+                    alpha=0.35 if faint else 1.0, hatch="//" if key == "time_ratio" and r["flags"] else None)
+            if key == "time_ratio" and r.get("low") is not None:
+                ax.errorbar(v, y, xerr=[[v - r["low"]], [r["high"] - v]], fmt="none", ecolor="#333333",
+                            elinewidth=0.9, capsize=2.5)
             mark = "" if key != "time_ratio" or faint else " *"
             ax.text(v, y, f" {v:.2f}{mark} " if v >= 1 else f" {v:.2f}{mark} ", va="center",
                     ha="left" if v >= 1 else "right", fontsize=9)
@@ -121,7 +153,8 @@ def draw_chart(a, b, rows, path, alpha):
     axes[0].set_yticks(range(len(rows)), [r["cell"] for r in rows])
     axes[0].set_ylim(len(rows) - 0.5, -0.5)
     axes[0].tick_params(axis="y", length=0)
-    axes[0].set_title(f"step time (* p < {alpha:g}, U test; faint: not significant)", loc="left")
+    axes[0].set_title(f"step time, interval over the repeats (* decided at {(1 - alpha) * 100:g}%; "
+                      "faint: not decided; hatched: unstable)", loc="left")
     axes[1].set_title("peak RSS", loc="left")
     axes[1].tick_params(axis="y", length=0)
     stem, ext = os.path.splitext(path)
@@ -136,12 +169,18 @@ def main(argv=None):
     p.add_argument("a", metavar="A.json", help="the reference results file")
     p.add_argument("b", metavar="B.json", help="the results file compared with it")
     p.add_argument("--chart", metavar="FILE", help="also draw the ratios into FILE (.png or .svg)")
-    p.add_argument("--alpha", type=float, default=0.05, help="significance level of the U test (default 0.05)")
+    p.add_argument("--alpha", type=float, default=0.05,
+                   help="1 minus the interval's level, the U test's significance level (default 0.05)")
+    p.add_argument("--margin", type=float, default=0.05,
+                   help="how close to 1 the whole interval must lie for \"same\" (default 0.05: within 5%%)")
     args = p.parse_args(argv)
 
     def run():
         a, b = load(args.a), load(args.b)
-        rows, only_a, only_b = compare_cells(a, b, args.alpha)
+        if not 0 < args.alpha < 1 or args.margin < 0:
+            print("compare: --alpha must lie between 0 and 1, --margin must not be negative", file=sys.stderr)
+            return 2
+        rows, only_a, only_b = compare_cells(a, b, args.alpha, args.margin)
         if not rows:
             print(f"compare: {args.a} and {args.b} have no cell in common", file=sys.stderr)
         print_table(a, b, rows, only_a, only_b)

@@ -3,7 +3,7 @@
 Each function returns a list of Markdown lines (bullets) for one workload, or for
 the fit section. Ratios are "this strategy ÷ the reference", so below 1 is less.
 """
-from .analysis import describe_technique, pareto_front, ratio, ranges_overlap
+from .analysis import describe_technique, intervals_overlap, pareto_front, ratio
 from .results import workload_label
 from .units import MIB
 
@@ -52,8 +52,8 @@ def allocator_findings(cells):
         if fastest is ref:
             lines.append(f"- **Fastest**: {ref_name}, {_ms(step(ref))} per step.")
         else:
-            noise = " — within the step-to-step spread (their p10–p90 ranges overlap)" \
-                if ranges_overlap(fastest, ref) else ""
+            noise = " — not told apart: the intervals of their medians overlap" \
+                if intervals_overlap(fastest, ref) else ""
             lines.append(f"- **Fastest**: {fastest.strategy}, {_ms(step(fastest))} per step, "
                          f"{ratio(step(fastest), step(ref)):.2f}× {ref_name}'s {_ms(step(ref))}{noise}.")
         if slowest is ref:
@@ -83,7 +83,7 @@ def technique_findings(cells):
             parts.append(f"peak live tensor bytes {live:.2f}×")
         time = ratio(cell.get("step_ms"), base.get("step_ms"))
         if time is not None:
-            parts.append(f"step time {time:.2f}×" + (" (within the spread)" if ranges_overlap(cell, base) else ""))
+            parts.append(f"step time {time:.2f}×" + (" (the intervals overlap)" if intervals_overlap(cell, base) else ""))
         if parts:
             what = describe_technique(cell.tech)
             lines.append(f"- **{what[0].upper() + what[1:]}** on {cell.alloc}: " + ", ".join(parts)
@@ -110,9 +110,17 @@ def failure_findings(cells):
         f"{c.strategy} ({c.status}" + (f": {c.reason})" if c.reason else ")") for c in failed) + "."]
 
 
+def unstable_findings(cells):
+    flagged = [c for c in cells if c.ok and c.unstable]
+    if not flagged:
+        return []
+    return ["- **Unstable, times not to be trusted**: " + "; ".join(
+        f"{c.strategy} ({c.unstable_reason})" for c in flagged) + "."]
+
+
 def workload_findings(workload, cells):
     lines = (allocator_findings(cells) + technique_findings(cells) + pareto_findings(cells)
-             + failure_findings(cells))
+             + failure_findings(cells) + unstable_findings(cells))
     return [f"**{workload_label(workload)}**", ""] + lines if lines else []
 
 

@@ -6,6 +6,7 @@ import os
 import sys
 
 from . import charts, cli, findings
+from .analysis import time_interval
 from .results import load_default_or, workload_label
 from .units import MIB, fmt, fmt_ms
 
@@ -13,7 +14,7 @@ DESCRIPTION = """Writes a Markdown report of a memstrat results file: the machin
 workload with every cell's figures, the charts drawn by scripts/plot (linked by
 relative path, only those present), and the findings computed from the data."""
 
-COLUMNS = ["strategy", "status", "repeats", "step ms", "p10–p90 ms", "samples/s", "peak RSS MiB",
+COLUMNS = ["strategy", "status", "repeats", "step ms", "interval ms", "p10–p90 ms", "samples/s", "peak RSS MiB",
            "baseline RSS MiB", "peak live MiB", "overhead ×", "fragmentation %", "retained MiB",
            "alloc calls/step", "minor faults", "loss first → last"]
 
@@ -29,14 +30,23 @@ def _mib(cell, key):
 
 def cell_row(cell):
     status = cell.status if cell.ok else f"**{cell.status}**" + (f": {_escape(cell.reason)}" if cell.reason else "")
-    repeats = sum(1 for r in cell.repeats if r.get("status") == "ok") or (1 if cell.ok else 0)
+    if cell.ok and cell.unstable:
+        status = "ok, **unstable**"
+    repeats = str(sum(1 for r in cell.repeats if r.get("status") == "ok") or (1 if cell.ok else 0))
+    if cell.superseded:
+        repeats += f" (+{len(cell.superseded)} re-run{'s' if len(cell.superseded) > 1 else ''})"
+    ci_low, ci_high = time_interval(cell)
+    interval = f"{fmt_ms(ci_low)}–{fmt_ms(ci_high)}" if ci_low is not None and ci_high is not None else "–"
+    level = cell.get("step_ms_ci_level")
+    if level is not None and interval != "–":
+        interval += f" ({level * 100:.0f}%)"
     low, high = cell.get("step_ms_p10"), cell.get("step_ms_p90")
     spread = f"{fmt_ms(low)}–{fmt_ms(high)}" if low is not None and high is not None else "–"
     fragmentation = cell.get("fragmentation")
     losses = "–"
     if cell.get("loss_first") is not None and cell.get("loss_last") is not None:
         losses = f"{cell.get('loss_first'):.4f} → {cell.get('loss_last'):.4f}"
-    return [cell.strategy, status, str(repeats), fmt_ms(cell.get("step_ms")), spread,
+    return [cell.strategy, status, repeats, fmt_ms(cell.get("step_ms")), interval, spread,
             fmt(cell.get("samples_per_s")), _mib(cell, "peak_rss_bytes"), _mib(cell, "baseline_rss_bytes"),
             _mib(cell, "peak_live_bytes"), fmt(cell.get("overhead_ratio"), 2),
             fmt(None if fragmentation is None else 100 * fragmentation), _mib(cell, "retained_bytes"),
@@ -91,6 +101,7 @@ def machine_section(results, report_dir):
     add("preset", c.get("preset"))
     add("suite", c.get("suite"))
     add("repeats", c.get("repeats"))
+    add("re-runs allowed per cell", c.get("max_reruns"))
     add("budget enforcement", c.get("budget_enforcement"))
     add("command line", f"`{c['command_line']}`" if c.get("command_line") else None)
     add("results file", _link(results.path, report_dir))
@@ -104,7 +115,11 @@ def machine_section(results, report_dir):
 
 def tables_section(results):
     lines = ["## Results", "",
-             "Medians over the repeats. Peak RSS is over training alone; overhead × is (peak RSS − baseline RSS) ÷ "
+             "Medians over the repeats. Step ms is the median of the repeats' median steps; interval ms is the "
+             "distribution-free interval of that median over the repeats, with its coverage (75% from 3 repeats); "
+             "p10–p90 is over every measured step. A run disturbed by other load was re-run (\"+N re-runs\"); a cell "
+             "still disturbed, or whose repeats disagree, is marked **unstable** and its times are not to be trusted "
+             "(Findings says why). Peak RSS is over training alone; overhead × is (peak RSS − baseline RSS) ÷ "
              "(peak live − baseline live), 1.0 being perfect; a dash is a figure the run could not report."]
     for workload, cells in results.workloads().items():
         names = sorted({c.name for c in cells})

@@ -3,8 +3,10 @@
 A results file has Google Benchmark's shape: {"context": {...}, "benchmarks": [...],
 optionally "fit": {...}}. A cell is one configuration (its "run_name"); a suite
 writes one "iteration" record per repeat and one "aggregate" record holding the
-median over the repeats. A figure a run could not report is absent, never zero,
-so every reader here asks for figures with Cell.get, which answers None.
+median over the repeats. A run disturbed by other load and re-run stays in the file
+marked "superseded" (its name ends _superseded); it is kept apart here, out of every
+figure. A figure a run could not report is absent, never zero, so every reader here
+asks for figures with Cell.get, which answers None.
 
 Problems with the file raise ResultsError with one line naming the file and what is
 wrong; the entry points print it and exit non-zero, without a traceback.
@@ -31,10 +33,11 @@ NUMERIC_KEYS = schema.numeric_record_keys()
 class Cell:
     """One configuration: its median figures, its repeats, and what they were run with."""
 
-    def __init__(self, name, summary, repeats):
+    def __init__(self, name, summary, repeats, superseded=()):
         self.name = name
         self.summary = summary      # the median record, or the only iteration record
-        self.repeats = repeats      # iteration records, in file order
+        self.repeats = repeats      # iteration records that stand for the repeats, in file order
+        self.superseded = list(superseded)  # disturbed runs that a re-run replaced
         self.config = summary.get("config") or {}
         self.status = summary.get("status", "ok")
         self.reason = summary.get("reason", "")
@@ -42,6 +45,31 @@ class Cell:
     @property
     def ok(self):
         return self.status == "ok"
+
+    @property
+    def unstable(self):
+        """Whether the cell's time is not to be trusted: the suite's flag, or for files
+        written before the suite set one, a repeat the run itself found disturbed."""
+        if "unstable" in self.summary:
+            return bool(self.summary["unstable"])
+        return any(r.get("disturbed") for r in self.repeats)
+
+    @property
+    def unstable_reason(self):
+        if self.summary.get("unstable_reason"):
+            return self.summary["unstable_reason"]
+        for r in self.repeats:
+            if r.get("disturbed"):
+                return "a repeat was disturbed: " + r.get("disturbed_reason", "")
+        return ""
+
+    def repeat_medians(self):
+        """Each ok repeat's median step time: the independent measurements of the cell."""
+        values = [float(r["step_ms"]) for r in self.repeats
+                  if r.get("status") == "ok" and isinstance(r.get("step_ms"), (int, float))]
+        if values:
+            return values
+        return [float(t) for t in self.summary.get("step_ms_repeats") or []]
 
     @property
     def alloc(self):
@@ -81,16 +109,6 @@ class Cell:
             if isinstance(t, dict) and t.get("t_ms") and len(t["t_ms"]) == len(t.get("rss_bytes", [])):
                 return t
         return None
-
-    def step_samples(self):
-        """Every measured step time of every ok repeat; the per-repeat medians if steps are absent."""
-        steps = [t for r in self.repeats if r.get("status") == "ok" for t in r.get("step_times_ms") or []]
-        if steps:
-            return [float(t) for t in steps]
-        per_repeat = self.summary.get("step_ms_repeats")
-        if per_repeat:
-            return [float(t) for t in per_repeat]
-        return [float(r["step_ms"]) for r in self.repeats if r.get("status") == "ok" and "step_ms" in r]
 
 
 def workload_label(workload):
@@ -134,6 +152,7 @@ class Results:
 
 def _median_summary(repeats):
     """What the suite's median record would hold, for files written without one."""
+    repeats = [r for r in repeats if not r.get("superseded")]
     failed = [r for r in repeats if r.get("status") != "ok"]
     if failed:
         return failed[0]
@@ -149,22 +168,24 @@ def _median_summary(repeats):
 
 
 def _cells(records):
-    order, repeats, medians = [], {}, {}
+    order, repeats, superseded, medians = [], {}, {}, {}
     for record in records:
         name = record.get("run_name") or record["name"]
         if name not in repeats:
             order.append(name)
-            repeats[name] = []
+            repeats[name], superseded[name] = [], []
         if record.get("run_type") == "aggregate":
             if record.get("aggregate_name") == "median":
                 medians[name] = record
+        elif record.get("superseded"):
+            superseded[name].append(record)
         else:
             repeats[name].append(record)
     cells = []
     for name in order:
         summary = medians.get(name) or (_median_summary(repeats[name]) if repeats[name] else None)
         if summary is not None:
-            cells.append(Cell(name, summary, repeats[name]))
+            cells.append(Cell(name, summary, repeats[name], superseded[name]))
     return cells
 
 

@@ -53,3 +53,31 @@ def mann_whitney_u(a, b):
         return u, 1.0  # every value equal: nothing tells the samples apart
     z = max(0.0, abs(u - n1 * n2 / 2) - 0.5) / sigma
     return u, min(1.0, math.erfc(z / math.sqrt(2)))
+
+
+def ratio_interval(a, b, alpha):
+    """B over A as a ratio, from the repeats alone: (estimate, low, high, coverage).
+
+    The estimate is the Hodges-Lehmann shift on the log scale: the median of every
+    log(b_j / a_i). The interval is the one that belongs to the U test: the k-th
+    smallest and k-th largest of those pairwise ratios, for the largest k whose
+    coverage, 1 - 2 P(U <= k - 1) under the exact null distribution, is at least
+    1 - alpha. When even the widest (k = 1: the smallest and largest pairwise ratio)
+    falls short, as with 3 repeats a side (90%), the widest is returned with its
+    coverage: too few repeats to decide at that level. None when a side is empty or
+    holds a value that is not positive.
+    """
+    n1, n2 = len(a), len(b)
+    if n1 == 0 or n2 == 0 or min(list(a) + list(b)) <= 0:
+        return None
+    logs = sorted(math.log(y) - math.log(x) for x in a for y in b)
+    m = len(logs)
+    estimate = math.exp((logs[(m - 1) // 2] + logs[m // 2]) / 2)
+    k = 1
+    coverage = 1 - 2 * _exact_cdf(0, n1, n2)
+    for candidate in range(2, (m + 1) // 2 + 1):
+        level = 1 - 2 * _exact_cdf(candidate - 1, n1, n2)
+        if level < 1 - alpha:
+            break
+        k, coverage = candidate, level
+    return estimate, math.exp(logs[k - 1]), math.exp(logs[m - k]), max(0.0, coverage)

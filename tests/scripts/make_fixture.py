@@ -10,6 +10,11 @@ was made): it is built from unconstrained suite runs at a few batch sizes, and
 max_batch is the largest probed batch whose peak RSS stayed under a budget derived
 from those same runs. The context says so ("fixture": true, "fixture_note").
 
+Beside it, tests/fixtures/results-disturbed.json: two of the same cells, three repeats,
+where the first run competed with busy processes the run started itself
+(MEMSTRAT_FAULT=busy@1, once) and the suite had no re-run to spend (--max-reruns 0):
+a real disturbed repeat, kept, its cell flagged unstable, for scripts/compare's tests.
+
 Usage: tests/scripts/make_fixture.py [--memstrat build/memstrat] [--out tests/fixtures/results-small.json]
 It takes a few minutes on a quiet two-core machine.
 """
@@ -23,7 +28,7 @@ import tempfile
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 MAIN_MATRIX = {
-    "repeats": 2, "steps": 4, "warmup": 1, "timeout": 300,
+    "repeats": 3, "steps": 4, "warmup": 1, "timeout": 300,
     "matrix": [
         {"models": ["vgg-mini"], "image": 16, "batches": [8],
          "allocators": ["malloc", "jemalloc", "mimalloc", "tcmalloc", "arena", "pool", "mmap", "planned"]},
@@ -38,6 +43,10 @@ OOM_MATRIX = {
     "repeats": 2, "steps": 4, "warmup": 1, "timeout": 300, "budget": "24MiB",
     "matrix": [{"models": ["mlp"], "batches": [16], "allocators": ["mmap"]}],
 }
+DISTURBED_MATRIX = {
+    "repeats": 3, "steps": 4, "warmup": 1, "timeout": 300,
+    "matrix": [{"models": ["vgg-mini"], "image": 16, "batches": [8], "allocators": ["malloc", "pool"]}],
+}
 FIT_BATCHES = [8, 16, 32]
 FIT_STRATEGIES = [("malloc", "none"), ("pool", "none"), ("planned", "none"), ("malloc", "recompute")]
 FIT_MATRIX = {
@@ -48,12 +57,13 @@ FIT_MATRIX = {
 TIMELINE_POINTS = 40
 
 
-def run_suite(memstrat, matrix, work, name):
+def run_suite(memstrat, matrix, work, name, extra=(), env=None):
     config = os.path.join(work, name + ".json")
     out = os.path.join(work, name + "-results.json")
     with open(config, "w") as f:
         json.dump(matrix, f)
-    subprocess.run([memstrat, "suite", "--config", config, "--out", out, "--verbose"], check=True)
+    subprocess.run([memstrat, "suite", "--config", config, "--out", out, "--verbose", *extra], check=True,
+                   env=None if env is None else {**os.environ, **env})
     with open(out) as f:
         return json.load(f)
 
@@ -104,6 +114,8 @@ def main():
         main_results = run_suite(args.memstrat, MAIN_MATRIX, work, "main")
         oom = run_suite(args.memstrat, OOM_MATRIX, work, "oom")
         probes = run_suite(args.memstrat, FIT_MATRIX, work, "fit")
+        disturbed = run_suite(args.memstrat, DISTURBED_MATRIX, work, "disturbed", ["--max-reruns", "0"],
+                              {"MEMSTRAT_FAULT": "busy@1", "MEMSTRAT_FAULT_ONCE": os.path.join(work, "once")})
     document = main_results
     # Iterations first, then medians, as the suite orders them.
     records = main_results["benchmarks"] + oom["benchmarks"]
@@ -124,6 +136,17 @@ def main():
         json.dump(document, f, indent=1)
         f.write("\n")
     print(f"wrote {args.out}: {len(document['benchmarks'])} records, {os.path.getsize(args.out) // 1024} KiB")
+    for record in disturbed["benchmarks"]:
+        thin_timeline(record)
+    disturbed["context"]["fixture"] = True
+    disturbed["context"]["fixture_note"] = (
+        "Made by tests/scripts/make_fixture.py: the suite's first run competed with busy processes it "
+        "started itself (MEMSTRAT_FAULT=busy@1, once) and --max-reruns 0 left it in place.")
+    path = os.path.join(os.path.dirname(args.out), "results-disturbed.json")
+    with open(path, "w") as f:
+        json.dump(disturbed, f, indent=1)
+        f.write("\n")
+    print(f"wrote {path}: {len(disturbed['benchmarks'])} records")
     return 0
 
 

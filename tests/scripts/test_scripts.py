@@ -129,7 +129,7 @@ class Plot(Scratch):
     def test_a_single_run_file_without_medians(self):
         # What `memstrat run --json` writes: one iteration record, no aggregate.
         document = fixture()
-        first = next(r for r in document["benchmarks"] if r.get("run_type") == "iteration")
+        first = next(r for r in document["benchmarks"] if r.get("run_type") == "iteration" and not r.get("superseded"))
         document["benchmarks"] = [first]
         del document["fit"]
         self.assertRan(script("plot", write(self.path("one.json"), document), "--out", self.path("charts")))
@@ -184,7 +184,7 @@ class Report(Scratch):
                 self.assertIn(record["reason"], row["status"])
                 self.assertEqual(row["peak RSS MiB"], "–")
                 continue
-            self.assertEqual(row["status"], "ok")
+            self.assertEqual(row["status"], "ok, **unstable**" if record.get("unstable") else "ok", record["run_name"])
             for column, (key, scale) in columns.items():
                 if key not in record:
                     self.assertEqual(row[column], "–", f"{record['run_name']}: {column}")
@@ -211,8 +211,8 @@ class Report(Scratch):
                 by_workload.setdefault((r["config"]["model"], r["config"]["batch"]), []).append(r)
         for cells in by_workload.values():
             lowest = min(cells, key=lambda r: r["peak_rss_bytes"])
-            self.assertIn(f"**Lowest peak**: {lowest['config']['alloc']}, "
-                          f"{lowest['peak_rss_bytes'] / MIB:.1f} MiB", self.text)
+            name = "glibc malloc" if lowest["config"]["alloc"] == "malloc" else lowest["config"]["alloc"]
+            self.assertIn(f"**Lowest peak**: {name}, {lowest['peak_rss_bytes'] / MIB:.1f} MiB", self.text)
         top = max(e["max_batch"] for e in fixture()["fit"]["results"])
         self.assertIn(f"**Largest batch**: {top}", self.text)
         self.assertNotRegex(self.text, r"\bnan\b|\bNone\b")
@@ -225,51 +225,113 @@ class Report(Scratch):
         self.assertTrue(os.path.samefile(os.path.join(self.dir, target), FIXTURE), target)
 
 
+DISTURBED = os.path.join(ROOT, "tests", "fixtures", "results-disturbed.json")
+GBENCH_COMPARE = "/usr/share/benchmark/compare.py"  # Debian's libbenchmark-tools
+
+
+def compare_rows(stdout):
+    """{cell: row text} of scripts/compare's table."""
+    return {line.split()[0]: line for line in stdout.splitlines() if line.startswith(("vgg-mini/", "mlp/"))}
+
+
 class Compare(Scratch):
-    def derived(self):
-        """The fixture with vgg-mini twice as fast, one cell gone and one new."""
+    def derived(self, factor=0.5, cells=None, repeats=None, clear_flags=False):
+        """The fixture with the step times of vgg-mini (or of `cells`) times `factor` (only in the
+        repeats listed, when given), one cell gone and one new; flags cleared if asked."""
         document = fixture()
         kept = []
         for record in document["benchmarks"]:
             if record["run_name"] == "mlp/b16/pool/none":
                 continue
-            if record["config"]["model"] == "vgg-mini":
+            if clear_flags:
+                for key in ("unstable", "unstable_reason", "disturbed", "disturbed_reason"):
+                    record.pop(key, None)
+            chosen = record["run_name"] in cells if cells else record["config"]["model"] == "vgg-mini"
+            this_repeat = repeats is None or record.get("repetition_index") in repeats
+            if chosen and this_repeat and record["run_type"] == "iteration":
                 for key in ("step_ms", "step_ms_p10", "step_ms_p90", "real_time"):
                     if key in record:
-                        record[key] /= 2
-                for key in ("step_times_ms", "step_ms_repeats"):
+                        record[key] *= factor
+                record["step_times_ms"] = [t * factor for t in record.get("step_times_ms", [])]
+            if chosen and record["run_type"] == "aggregate" and repeats is None:
+                for key in ("step_ms", "step_ms_p10", "step_ms_p90", "real_time", "step_ms_ci_low", "step_ms_ci_high"):
                     if key in record:
-                        record[key] = [t / 2 for t in record[key]]
+                        record[key] *= factor
+                record["step_ms_repeats"] = [t * factor for t in record.get("step_ms_repeats", [])]
             kept.append(record)
-        extra = json.loads(json.dumps(kept[0]))
+        extra = json.loads(json.dumps(next(r for r in kept if r["run_type"] == "iteration"
+                                          and not r.get("superseded"))))
         extra["name"] = extra["run_name"] = "mlp/b64/malloc/none"
         document["benchmarks"] = kept + [extra]
-        return write(self.path("b.json"), document)
+        return write(self.path(f"b-{factor}-{len(os.listdir(self.dir))}.json"), document)
 
-    def test_against_itself_every_ratio_is_one(self):
+    def test_against_itself_every_ratio_is_one_and_three_repeats_decide_nothing(self):
         result = script("compare", FIXTURE, FIXTURE)
         self.assertRan(result)
-        rows = [line for line in result.stdout.splitlines() if line.startswith(("vgg-mini/", "mlp/"))]
+        rows = compare_rows(result.stdout)
         self.assertEqual(len(rows), len(medians(fixture())))
-        for row in rows:
+        for cell, row in rows.items():
             if " oom" in row:
                 continue
-            self.assertRegex(row, r" 1\.00 +1\.0000 +same .* 1\.00$")
+            self.assertRegex(row, r" 1\.00 +\d")
+            # Three repeats a side reach 90% at best: below the 95% asked, nothing is decided.
+            self.assertIn("undecided: 3 vs 3 repeats", row, cell)
         self.assertNotIn("only in", result.stdout)
 
-    def test_ratios_and_cells_in_one_file_only(self):
+    def test_ratios_intervals_and_cells_in_one_file_only(self):
         chart = self.path("compare.png")
-        result = script("compare", FIXTURE, self.derived(), "--chart", chart)
+        result = script("compare", FIXTURE, self.derived(0.5), "--chart", chart, "--alpha", "0.1")
         self.assertRan(result)
-        for line in result.stdout.splitlines():
-            if line.startswith("vgg-mini/"):
-                self.assertRegex(line, r" 0\.50 ")
+        repeat_medians = {}
+        for r in fixture()["benchmarks"]:
+            if r["run_type"] == "iteration" and r["status"] == "ok" and not r.get("superseded"):
+                repeat_medians.setdefault(r["run_name"], []).append(r["step_ms"])
+        for cell, row in compare_rows(result.stdout).items():
+            if cell.startswith("vgg-mini/") and " oom" not in row:
+                # B's repeats are A's halved: the pairwise ratios run from 0.5 min/max to 0.5 max/min,
+                # their median is 0.5, and with 3 a side the interval is the widest (90%).
+                a = repeat_medians[cell]
+                low, high = 0.5 * min(a) / max(a), 0.5 * max(a) / min(a)
+                self.assertIn(f" 0.50 {low:6.2f}–{high:.2f} (90%)", row)
+                self.assertIn("B faster" if high < 1 else "undecided", row)
         self.assertIn("only in A (1): mlp/b16/pool/none", result.stdout)
         self.assertIn("only in B (1): mlp/b64/malloc/none", result.stdout)
         self.assertGreater(os.path.getsize(chart), 10000)
         svg = self.path("compare.svg")
-        self.assertRan(script("compare", FIXTURE, self.derived(), "--chart", svg))
+        self.assertRan(script("compare", FIXTURE, self.derived(0.5), "--chart", svg))
         self.assertIn("<svg", read(svg))
+
+    def test_a_cell_with_a_disturbed_repeat_is_flagged_not_same(self):
+        # A real disturbed repeat: the run competed with busy processes and was not re-run.
+        result = script("compare", FIXTURE, DISTURBED, "--alpha", "0.1")
+        self.assertRan(result)
+        row = compare_rows(result.stdout)["vgg-mini/b8/malloc/none/i16"]
+        self.assertIn("B unstable", row)
+        self.assertNotIn(" same ", row)
+        self.assertRegex(result.stdout, r"B unstable: vgg-mini/b8/malloc/none/i16: [123] of 3 repeats stayed "
+                                        r"disturbed after 0 re-runs .*waited for a CPU")
+        # The same cell 4.5 times slower in one repeat of three, in a file with no flags at all
+        # (as files written before the suite flagged anything): not "same" at any level.
+        cell = "vgg-mini/b8/pool/none/i16"
+        for alpha in ("0.05", "0.1", "0.5"):
+            b = self.derived(4.5, cells={cell}, repeats={1}, clear_flags=True)
+            row = compare_rows(script("compare", self.derived(1.0, clear_flags=True), b, "--alpha", alpha).stdout)[cell]
+            self.assertNotIn(" same ", row, f"alpha {alpha}: {row}")
+            self.assertIn("undecided", row)
+        # 4.5 times slower in every repeat: decided, at the level three repeats can reach.
+        b = self.derived(4.5, cells={cell}, clear_flags=True)
+        row = compare_rows(script("compare", self.derived(1.0, clear_flags=True), b, "--alpha", "0.1").stdout)[cell]
+        self.assertRegex(row, r" 4\.50 .* B slower")
+
+    def test_google_benchmark_compare_py_reads_the_files(self):
+        if not os.path.exists(GBENCH_COMPARE):
+            self.fail(f"{GBENCH_COMPARE} is missing: scripts/setup.sh installs libbenchmark-tools")
+        result = subprocess.run(["/usr/bin/python3", GBENCH_COMPARE, "benchmarks", FIXTURE, DISTURBED],
+                                capture_output=True, text=True, timeout=120)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertIn("vgg-mini/b8/malloc/none/i16", result.stdout)
+        # A superseded run has a name of its own: compare.py never pairs it with a repeat.
+        self.assertNotIn("_superseded", result.stdout)
 
 
 class UTest(unittest.TestCase):

@@ -100,7 +100,10 @@ def draw(results, out_dir):
     for ax, (workload, cells) in zip(axes.flat, groups):
         points = [(c.get_mib("peak_rss_bytes"), c.get("step_ms"), c) for c in cells]
         for x, y, c in points:
-            ax.scatter(x, y, s=55, color=strategy.colour(c.strategy), edgecolor="#222222", linewidth=0.6, zorder=3)
+            # An unstable cell's time is not to be trusted: drawn hollow.
+            ax.scatter(x, y, s=55, color="#ffffff" if c.unstable else strategy.colour(c.strategy),
+                       edgecolor=strategy.colour(c.strategy) if c.unstable else "#222222",
+                       linewidth=1.6 if c.unstable else 0.6, zorder=3)
         front = pareto_front(points)
         xs, ys = [p[0] for p in front], [p[1] for p in front]
         ax.margins(0.18)
@@ -123,6 +126,9 @@ def draw(results, out_dir):
     handles = [Line2D([], [], marker="o", ls="", markersize=7, markeredgecolor="#222222", markeredgewidth=0.6,
                       color=strategy.colour(strategy.label(a, t)), label=strategy.label(a, t)) for a, t in seen]
     handles.append(Line2D([], [], color="#444444", lw=1.2, label="Pareto front"))
+    if any(c.unstable for _, cells in groups for c in cells):
+        handles.append(Line2D([], [], marker="o", ls="", markersize=7, markerfacecolor="#ffffff",
+                              markeredgecolor="#444444", markeredgewidth=1.6, label="hollow: unstable time"))
     # Many strategies (the full preset has dozens) take more than one column.
     axes[0, ncols - 1].legend(handles=handles, loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False,
                               ncol=math.ceil(len(handles) / (22 * nrows)))
