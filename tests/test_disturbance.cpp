@@ -101,7 +101,7 @@ TEST_CASE("a cell's median has a distribution-free interval from its repeats", "
   REQUIRE((m.low == 4.0 && m.high == 4.0 && m.level == 0.0));
 }
 
-TEST_CASE("repeats that disagree make a cell unstable; superseded runs stay out of its figures", "[disturbance]") {
+TEST_CASE("repeats that disagree make a cell unstable, superseded runs stay out of its figures", "[disturbance]") {
   auto run = [](int repeat, double step_ms) {
     return json{{"name", "c"},
                 {"run_name", "c"},
