@@ -232,8 +232,8 @@ TEST_CASE("a full disk when writing results: one line, the earlier file intact, 
     REQUIRE(run_cli("suite --max-reruns 0 --config " + dir.path("one.json") + " --out " + out).exit_code == 0);
     const std::string before = slurp(out);
     // Any file larger than the one there now cannot be written: the next results cannot.
-    const auto result =
-        run_cli_with_file_limit("suite --max-reruns 0 --resume --config " + dir.path("three.json") + " --out " + out, before.size());
+    const auto result = run_cli_with_file_limit(
+        "suite --max-reruns 0 --resume --config " + dir.path("three.json") + " --out " + out, before.size());
     INFO(result.out << result.err);
     CHECK(result.exit_code == 1);
     CHECK(lines(result.err) == 2);  // "resuming ...: 1 runs already done", then the error

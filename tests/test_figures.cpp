@@ -81,7 +81,8 @@ TEST_CASE("a run whose loss explodes is recorded as diverged, with its step, in 
       {"models": ["mlp:16"], "image": 4, "batches": [2], "samples": 8, "allocators": ["malloc"], "lr": 100},
       {"models": ["mlp:16"], "image": 4, "batches": [2], "samples": 8, "allocators": ["malloc"]}]})";
   }
-  const auto suite = test::run_cli("suite --max-reruns 0 --config " + dir.path("suite.json") + " --out " + dir.path("out.json"));
+  const auto suite =
+      test::run_cli("suite --max-reruns 0 --config " + dir.path("suite.json") + " --out " + dir.path("out.json"));
   INFO(suite.out << suite.err);
   REQUIRE(suite.exit_code == 0);
   std::map<std::string, std::string> status;

@@ -111,7 +111,8 @@ TEST_CASE("over the budget: recorded oom, and the suite goes on", "[suite]") {
     {"models": ["vgg-mini"], "batches": [96], "allocators": ["arena"]},
     {"models": ["vgg-mini"], "batches": [512], "allocators": ["malloc"]},
     {"models": ["mlp:64"], "batches": [8], "allocators": ["malloc"]}]})");
-  const auto result = run_cli("suite --max-reruns 0 --config " + dir.path("budget.json") + " --out " + dir.path("r.json"));
+  const auto result =
+      run_cli("suite --max-reruns 0 --config " + dir.path("budget.json") + " --out " + dir.path("r.json"));
   INFO(result.out << result.err);
   REQUIRE(result.exit_code == 0);
   std::map<std::string, json> by_name;
@@ -138,8 +139,8 @@ TEST_CASE("a child that crashes, is killed or hangs is recorded so, the file sta
                {"hang@2", "timeout", "time limit"}};
   for (const auto& c : cases) {
     const std::string out = dir.path(std::string(c.fault) + ".json");
-    const auto result =
-        run_cli("suite --max-reruns 0 --config " + dir.path("one.json") + " --out " + out, std::string("MEMSTRAT_FAULT=") + c.fault);
+    const auto result = run_cli("suite --max-reruns 0 --config " + dir.path("one.json") + " --out " + out,
+                                std::string("MEMSTRAT_FAULT=") + c.fault);
     INFO(c.fault << ": " << result.out << result.err);
     REQUIRE(result.exit_code == 0);
     const auto r = records(load(out), "iteration").at(0);
@@ -154,7 +155,8 @@ TEST_CASE("an interrupted suite resumes without redoing finished runs", "[suite]
     {"models": ["mlp:64"], "batches": [8], "allocators": ["malloc", "pool", "mmap"]}]})");
   const std::string out = dir.path("r.json");
   // Interrupt once the first runs are on disk; the hang keeps later runs from finishing first.
-  const std::string command = std::string(MEMSTRAT_CLI) + " suite --max-reruns 0 --config " + dir.path("three.json") + " --out " + out;
+  const std::string command =
+      std::string(MEMSTRAT_CLI) + " suite --max-reruns 0 --config " + dir.path("three.json") + " --out " + out;
   const pid_t pid = ::fork();
   if (pid == 0) {
     ::setenv("MEMSTRAT_FAULT", "hang@2", 1);
