@@ -2,6 +2,7 @@
 // interval of a cell's median, and the suite that re-runs what was disturbed and
 // flags what stays so. The load in the end-to-end cases is real: busy processes
 // the run starts itself (MEMSTRAT_FAULT=busy@1), competing for its CPUs.
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -58,11 +59,16 @@ TEST_CASE("a run is disturbed when more than half its steps waited for a CPU or 
   REQUIRE(v.disturbed_steps == 2);
   REQUIRE_FALSE(v.disturbed);
   REQUIRE_THAT(v.reason, Catch::Contains("2 of 6 measured steps disturbed"));
+  REQUIRE(v.step_disturbed == std::vector<bool>{false, true, false, false, true, false});
+  // The run's figure is made of the four clean steps; a disturbed run keeps all six.
+  const std::vector<double> steps = {10, 50, 11, 12, 60, 13};
+  REQUIRE(cli::figure_steps(steps, v) == std::vector<double>{10, 11, 12, 13});
   // A third moves it.
   load.steps[2].wait_ms = 30.0;
   v = cli::judge(load);
   REQUIRE(v.disturbed);
   REQUIRE_THAT(v.reason, Catch::Contains("3 waited for a CPU more than 10%") && Catch::Contains("most: 30%"));
+  REQUIRE(cli::figure_steps(steps, v) == steps);
 
   // The hypervisor's steal counts the same way.
   load = quiet_run(5);
@@ -86,6 +92,30 @@ TEST_CASE("a run is disturbed when more than half its steps waited for a CPU or 
   load.threads = 1;
   for (auto& s : load.steps) s.cpu_ms = 99.0, s.wait_ms = 15.0;
   REQUIRE(cli::judge(load).disturbed);
+}
+
+TEST_CASE("a run's step figure is the median of the steps its verdict keeps", "[disturbance]") {
+  // busy@9 of 2 warmup + 8 measured steps: the last two measured steps compete with a
+  // busy process per CPU. The record's step_ms is the median of the steps it did not
+  // mark (of all of them, should stray noise on this VM have made the run disturbed).
+  test::TempDir dir;
+  const auto out = test::run_cli(
+      "run --model vgg-mini --image 16 --batch 8 --samples 64 --threads 2 --steps 8 "
+      "--warmup 2 --json " +
+          dir.path("r.json"),
+      "MEMSTRAT_FAULT=busy@9");
+  REQUIRE(out.exit_code == 0);
+  const json r = read_json(dir.path("r.json"))["benchmarks"][0];
+  const auto flags = r["step_disturbed"].get<std::vector<bool>>();
+  REQUIRE(flags.size() == 8);
+  REQUIRE((flags[6] && flags[7]));
+  const auto steps = r["step_times_ms"].get<std::vector<double>>();
+  std::vector<double> kept;
+  for (std::size_t i = 0; i < steps.size(); ++i)
+    if (!flags[i] || r["disturbed"].get<bool>()) kept.push_back(steps[i]);
+  std::sort(kept.begin(), kept.end());
+  const std::size_t n = kept.size();
+  REQUIRE(r["step_ms"].get<double>() == Approx(n % 2 ? kept[n / 2] : (kept[n / 2 - 1] + kept[n / 2]) / 2));
 }
 
 TEST_CASE("a cell's median has a distribution-free interval from its repeats", "[disturbance]") {
@@ -133,6 +163,9 @@ TEST_CASE("repeats that disagree make a cell unstable, superseded runs stay out 
   median = cli::with_aggregates(runs).back();
   REQUIRE(median["unstable"] == true);
   REQUIRE_THAT(median["unstable_reason"].get<std::string>(), Catch::Contains("the repeats disagree"));
+  // The bound is 10%: 10.0 to 11.0 holds (above), 10.0 to 11.2 does not.
+  runs = {run(0, 10.0), run(1, 10.5), run(2, 11.2)};
+  REQUIRE(cli::with_aggregates(runs).back()["unstable"] == true);
 }
 
 TEST_CASE("the suite re-runs a disturbed run and flags a cell that stays disturbed", "[disturbance][suite]") {

@@ -72,7 +72,10 @@ Verdict judge(const RunLoad& load) {
   v.min_step_share = 1e300;
   int waited = 0, starved = 0, stolen = 0;
   for (const StepTiming& s : load.steps) {
-    if (s.wall_ms <= 0.0) continue;
+    if (s.wall_ms <= 0.0) {
+      v.step_disturbed.push_back(false);
+      continue;
+    }
     cpu += s.cpu_ms, wall += s.wall_ms, steal += s.steal_ms, others += std::max(0.0, s.others_ms);
     const double share = s.cpu_ms / (lanes * s.wall_ms), steal_share = s.steal_ms / (cpus * s.wall_ms);
     const double wait_share = waits_known ? *s.wait_ms / (lanes * s.wall_ms) : 0.0;
@@ -84,6 +87,7 @@ Verdict judge(const RunLoad& load) {
     waited += waited_here ? 1 : 0, stolen += stolen_here ? 1 : 0;
     starved += share < kMinStepShare ? 1 : 0;
     v.disturbed_steps += waited_here || stolen_here ? 1 : 0;
+    v.step_disturbed.push_back(waited_here || stolen_here);
   }
   if (wall <= 0.0) return v;
   v.cpu_share = cpu / (lanes * wall);
@@ -106,6 +110,14 @@ Verdict judge(const RunLoad& load) {
                            v.disturbed_steps, steps, why, v.others_share * 100);
   v.disturbed = v.disturbed_steps > (steps - 1) / 2;
   return v;
+}
+
+std::vector<double> figure_steps(const std::vector<double>& step_ms, const Verdict& verdict) {
+  if (verdict.disturbed || verdict.step_disturbed.size() != step_ms.size()) return step_ms;
+  std::vector<double> clean;
+  for (std::size_t i = 0; i < step_ms.size(); ++i)
+    if (!verdict.step_disturbed[i]) clean.push_back(step_ms[i]);
+  return clean;
 }
 
 }  // namespace memstrat::cli

@@ -62,8 +62,9 @@ struct RunLoad {
 struct Verdict {
   bool disturbed = false;
   int disturbed_steps = 0;
-  std::string reason;      // what the disturbed steps had, with figures; empty when none was
-  double cpu_share = 0.0;  // process CPU over the steps ÷ (min(threads, cpus) × their wall time)
+  std::vector<bool> step_disturbed;  // per measured step, in order: did the rule mark it?
+  std::string reason;                // what the disturbed steps had, with figures; empty when none was
+  double cpu_share = 0.0;            // process CPU over the steps ÷ (min(threads, cpus) × their wall time)
   double min_step_share = 0.0;
   std::optional<double> wait_share;  // run-queue wait over the steps ÷ (min(threads, cpus) × wall)
   std::optional<double> max_step_wait_share;
@@ -72,5 +73,10 @@ struct Verdict {
 };
 
 Verdict judge(const RunLoad& load);
+
+// The measured steps a run's figure is made of: those the verdict did not mark, when the
+// run is not disturbed (at least half its steps are then clean, and their median is what
+// the program did); every step when it is (the suite runs it again).
+std::vector<double> figure_steps(const std::vector<double>& step_ms, const Verdict& verdict);
 
 }  // namespace memstrat::cli

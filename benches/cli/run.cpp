@@ -125,7 +125,8 @@ nlohmann::json measure_run(const RunOptions& options, int warmup, bool keep_time
   const AllocStats stats = allocator.stats();
   const RssSampler::Point peak_sample = sampler.peak();
 
-  const double median = percentile(step_ms, 0.5);
+  // The steps another load disturbed are left out of the run's figure (figure_steps).
+  const double median = percentile(figure_steps(step_ms, verdict), 0.5);
   const std::size_t peak_rss = mark_reset ? after.hwm_bytes : peak_sample.rss_bytes;
   const double steps = double(options.steps);
 
@@ -196,6 +197,7 @@ nlohmann::json measure_run(const RunOptions& options, int warmup, bool keep_time
   if (mhz_from && mhz_to) r["cpu_mhz"] = (*mhz_from + *mhz_to) / 2.0;
   r["disturbed"] = verdict.disturbed;
   r["disturbed_steps"] = verdict.disturbed_steps;
+  r["step_disturbed"] = verdict.step_disturbed;
   if (!verdict.reason.empty()) r["disturbed_reason"] = verdict.reason;
   r["allocator"] = allocator.name();
   if (!allocator.version().empty()) r["allocator_version"] = allocator.version();

@@ -39,7 +39,10 @@ struct MedianInterval {
 MedianInterval median_interval(std::vector<double> values);
 
 // A cell whose repeats' medians differ by more than this factor, slowest over fastest,
-// is unstable even when no run measured a disturbance.
-inline constexpr double kMaxRepeatSpread = 1.25;
+// is unstable even when no run measured a disturbance: its median is not good to about
+// ±5%, the tolerance the interference check (scripts/interference) holds figures to.
+// On a shared VM the host's other tenants move a process's speed by 10-15% between
+// runs without any trace in /proc; this is the flag that says so.
+inline constexpr double kMaxRepeatSpread = 1.10;
 
 }  // namespace memstrat::cli

@@ -1,7 +1,9 @@
 """scripts/interference: do memstrat's time figures hold on a busy machine?
 
 Runs one suite configuration twice with `memstrat suite`: once quiet, once while a
-competing load runs, then prints per cell the quiet median, the loaded median, their
+competing load runs, round by round in alternation (quiet round 1, loaded round 1,
+quiet round 2, ...: each round is `memstrat suite --repeats k --resume`), so that the
+machine's own drift over minutes lands on both files alike. Then it prints per cell the quiet median, the loaded median, their
 ratio, and what the loaded suite said about the cell (re-runs taken, unstable and
 why). The load is one busy process pinned to one CPU, switched on and off at random
 (on for an exponentially distributed time of mean --on seconds, off for mean --off,
@@ -14,6 +16,7 @@ depends on the machine. Run it with nothing else of yours running.
 """
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -25,6 +28,7 @@ from .results import ResultsError, load
 
 DESCRIPTION = """Runs a suite configuration twice, quiet and under a competing load this script starts
 (a busy process on one CPU, switched on and off at random to cover about a third of the run),
+round by round in alternation so that the machine's own drift lands on both alike,
 and prints per cell the two medians, their ratio, and whether the loaded run flagged the cell
 unstable. Writes quiet.json, loaded.json and table.txt into --out-dir."""
 
@@ -68,17 +72,21 @@ class Load:
         self.process.wait()
         self.elapsed_s = time.monotonic() - self.started
 
-    @property
-    def covered(self):
-        return self.busy_s / self.elapsed_s if self.elapsed_s else 0.0
-
 
 def run_suite(memstrat, config, out, extra):
     command = [memstrat, "suite", "--config", config, "--out", out, *extra]
     print("+ " + " ".join(command), flush=True)
     if subprocess.run(command).returncode != 0:
         raise ResultsError(f"the suite failed ({' '.join(command)}); see its message above")
-    return load(out)
+
+
+def config_repeats(memstrat, config):
+    """The configuration's repeats, as memstrat reads them (its --dry-run's last line)."""
+    listing = subprocess.run([memstrat, "suite", "--config", config, "--dry-run"], capture_output=True, text=True)
+    found = re.search(r"cells x (\d+) repeats", listing.stdout)
+    if listing.returncode != 0 or not found:
+        raise ResultsError(f"memstrat cannot read {config}: {listing.stderr.strip() or listing.stdout.strip()}")
+    return int(found.group(1))
 
 
 def table(quiet, loaded, tolerance, load_line):
@@ -140,12 +148,19 @@ def main(argv=None):
             print(f"interference: {present[0]} exists already: choose another --out-dir", file=sys.stderr)
             return 1
         cpu = args.cpu if args.cpu is not None else max(os.sched_getaffinity(0))
-        quiet = run_suite(args.memstrat, args.config, paths["quiet.json"], [])
-        with Load(cpu, args.on, args.off, args.seed) as busy:
-            loaded = run_suite(args.memstrat, args.config, paths["loaded.json"], [])
-        load_line = (f"load: one busy process on CPU {cpu}, on for {busy.covered:.0%} of the loaded run "
-                     f"({busy.busy_s:.0f} of {busy.elapsed_s:.0f} s; mean on {args.on} s, off {args.off} s, "
-                     f"seed {args.seed})")
+        repeats = config_repeats(args.memstrat, args.config)
+        busy_s = elapsed_s = 0.0
+        for k in range(1, repeats + 1):
+            print(f"interference: round {k} of {repeats}, quiet", flush=True)
+            run_suite(args.memstrat, args.config, paths["quiet.json"], ["--repeats", str(k), "--resume"])
+            print(f"interference: round {k} of {repeats}, loaded", flush=True)
+            with Load(cpu, args.on, args.off, args.seed + k) as busy:
+                run_suite(args.memstrat, args.config, paths["loaded.json"], ["--repeats", str(k), "--resume"])
+            busy_s, elapsed_s = busy_s + busy.busy_s, elapsed_s + busy.elapsed_s
+        quiet, loaded = load(paths["quiet.json"]), load(paths["loaded.json"])
+        load_line = (f"load: one busy process on CPU {cpu}, on for {busy_s / elapsed_s:.0%} of the loaded rounds "
+                     f"({busy_s:.0f} of {elapsed_s:.0f} s; mean on {args.on} s, off {args.off} s, "
+                     f"seed {args.seed} + round); rounds alternate quiet and loaded")
         lines, held = table(quiet, loaded, args.tolerance, load_line)
         text = "\n".join(lines) + "\n"
         with open(paths["table.txt"], "w") as f:
