@@ -40,8 +40,8 @@ nlohmann::json preset_json(const std::string& name) {
            {"techniques", {"fp16", "bf16", "accum:2", "recompute", "offload", "bf16,recompute"}}}}}};
   }
   if (name == "default") {
-    // What `make bench` runs, about 11 minutes on 2 cores here with the build (the suite
-    // itself about 7): every allocator on vgg-mini, and every technique under glibc and the
+    // What `make bench` runs: on a clean clone here 8 min 46 s with the build, the suite
+    // 319 s (2 cores, results/vm-2026-12-03.json): every allocator on vgg-mini, and every technique under glibc and the
     // caching pool; the allocators that differ on VGG16 at 32x32 batch 8, whose 400 MiB of
     // weights, gradients and momentum are what training runs out of memory on (pool:first,
     // pool:worst and arena:separate are vgg-mini's); the techniques on a 16-layer conv stack
@@ -165,7 +165,7 @@ void check_name(const Where& w, Check check) {
 std::vector<std::pair<std::string, std::string>> preset_names() {
   return {{"quick", "under a minute, for tests: small vgg-mini, every allocator, every technique"},
           {"default",
-           "what `make bench` runs (about 11 minutes on 2 cores with the build): every allocator and technique, two "
+           "what `make bench` runs (about 9 minutes on 2 cores with the build): every allocator and technique, two "
            "larger workloads"},
           {"full", "hours: more batches, VGG16 at 224, every allocator with every technique"}};
 }

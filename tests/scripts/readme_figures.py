@@ -20,7 +20,12 @@ MIB = 1024.0 * 1024.0
 #   ratio: cell ÷ other cell, two decimals and "x" ("0.58x")
 #   pct:   (cell ÷ other cell − 1) as a signed whole percentage ("+36%")
 #   pct_less: (1 − cell ÷ other cell) as a whole percentage ("42%")
-F = "results/vm-2026-12-02.json"  # make bench (the default preset, 3 repeats)
+#   count: the figure as a whole number, thousands separated ("58,764")
+#   hl:    cell over other cell from their repeats' medians (scripts/compare's estimate, "0.96x")
+#   hl_range: that ratio's interval ("0.84-1.04x")
+#   unstable: how many of the file's cells are flagged ("27 of the 40 cells"); cell and key unused
+F = "results/vm-2026-12-03.json"  # a clean clone's make bench (the default preset, 3 repeats)
+D = "results/suites/deepconv-pool-vm-2026-12-03.json"  # results/configs/deepconv-pool.toml
 R = "results/suites/recompute-vm-2026-12-02.json"  # results/configs/recompute.toml
 FIT = "results/fit-vm-2026-12-02.json"
 O = "results/suites/offload-vm-2026-12-02.json"  # results/configs/offload.toml
@@ -56,16 +61,26 @@ CLAIMS = [
     ("mib", F, "vgg-mini/b64/malloc/bf16", "peak_live_bytes"),
     ("mib", F, "vgg-mini/b64/malloc/none", "peak_live_bytes"),
     ("mib", F, "vgg-mini/b64/mmap/none", "peak_rss_bytes"),
-    ("mib", F, "vgg-mini/b64/planned/none", "peak_rss_bytes"),
+    ("num", F, "vgg-mini/b64/mmap/none", "overhead_ratio"),
     ("mib", F, "vgg-mini/b64/pool/none", "peak_rss_bytes"),
+    ("mib", F, "vgg-mini/b64/planned/none", "peak_rss_bytes"),
     ("num", F, "vgg-mini/b64/planned/none", "overhead_ratio"),
-    ("mib", F, "vgg16/b16/malloc/none/i32", "peak_rss_bytes"),
-    ("ratio", F, "vgg16/b16/arena/none/i32", "peak_rss_bytes", "vgg16/b16/malloc/none/i32"),
+    ("mib", F, "vgg16/b8/malloc/none/i32", "peak_rss_bytes"),
+    ("ratio", F, "vgg16/b8/arena/none/i32", "peak_rss_bytes", "vgg16/b8/malloc/none/i32"),
     ("mib", F, "deepconv:16/b32/pool/none/c32", "peak_rss_bytes"),
     ("mib", F, "deepconv:16/b32/pool/recompute/c32", "peak_rss_bytes"),
-    ("mib", F, "deepconv:16/b32/pool/offload/c32", "peak_rss_bytes"),
     ("mib", F, "deepconv:16/b32/malloc/none/c32", "peak_rss_bytes"),
+    ("mib", F, "deepconv:16/b32/malloc/recompute/c32", "peak_rss_bytes"),
     ("mib", F, "deepconv:16/b32/malloc/offload/c32", "peak_rss_bytes"),
+    ("unstable", F, None, None),
+    ("ms", D, "deepconv:16/b32/pool/none/c32", "step_ms"),
+    ("ms", D, "deepconv:16/b32/malloc/none/c32", "step_ms"),
+    ("hl", D, "deepconv:16/b32/pool/none/c32", "step_ms_repeats", "deepconv:16/b32/malloc/none/c32"),
+    ("hl_range", D, "deepconv:16/b32/pool/none/c32", "step_ms_repeats", "deepconv:16/b32/malloc/none/c32"),
+    ("hl", D, "deepconv:16/b32/pool/recompute/c32", "step_ms_repeats", "deepconv:16/b32/pool/none/c32"),
+    ("hl_range", D, "deepconv:16/b32/pool/recompute/c32", "step_ms_repeats", "deepconv:16/b32/pool/none/c32"),
+    ("count", D, "deepconv:16/b32/pool/none/c32", "minor_faults"),
+    ("count", D, "deepconv:16/b32/malloc/none/c32", "minor_faults"),
 ]
 
 
@@ -91,7 +106,16 @@ def text(claim):
         return f"{entry[key]:,.0f}"
     if kind == "gflops":  # a memstrat-micro benchmark's GFLOP/s, whole
         return f"{next(b for b in _document(path)['benchmarks'] if b['name'] == cell)[key]:.0f} GFLOP/s"
+    if kind == "unstable":
+        cells = _cells(path).values()
+        return f"{sum(1 for c in cells if c.get('unstable'))} of the {len(cells)} cells"
     value = _cells(path)[cell][key]
+    if kind == "count":
+        return f"{value:,.0f}"
+    if kind in ("hl", "hl_range"):  # the same estimate and interval scripts/compare prints
+        from memstrat_charts.utest import ratio_interval
+        estimate, low, high, _ = ratio_interval(_cells(path)[claim[4]][key], value, 0.05)
+        return f"{estimate:.2f}x" if kind == "hl" else f"{low:.2f}-{high:.2f}x"
     if kind == "mib":
         return f"{value / MIB:.1f} MiB"
     if kind == "num":
