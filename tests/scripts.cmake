@@ -8,6 +8,10 @@ foreach(group Plot Report Compare UTest BadFiles ReadmeFigures)
   add_test(NAME scripts.${name} COMMAND ${PROJECT_SOURCE_DIR}/tests/scripts/run_tests.sh ${group})
   set_tests_properties(scripts.${name} PROPERTIES TIMEOUT 600 LABELS scripts)
 endforeach()
+# scripts/prediction_error runs the memstrat this build made.
+add_test(NAME scripts.predictionerror COMMAND ${PROJECT_SOURCE_DIR}/tests/scripts/run_tests.sh PredictionError)
+set_tests_properties(scripts.predictionerror PROPERTIES TIMEOUT 600 LABELS scripts
+                     ENVIRONMENT MEMSTRAT_CLI=$<TARGET_FILE:memstrat>)
 
 # cmake/stamp.cmake, the build stamp, on a fresh git repository of its own: the
 # revision follows new commits, dirty follows modified tracked files. Then the

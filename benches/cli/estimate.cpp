@@ -2,16 +2,22 @@
 // form torchinfo prints (Total / Trainable / Non-trainable params, with thousands
 // separators), then the peak of each kind of buffer and the predicted peak live
 // bytes; then, layer by layer, the parameters, what is saved for backward and
-// the workspace. All of it from a dry run of the real trainer.
+// the workspace. All of it from a dry run of the real trainer. With --alloc, the
+// peak RSS that dry run's allocations take under each allocator named, from a
+// replay in a child process of its own (benches/cli/predict.h).
 #include <fmt/core.h>
+
+#include <algorithm>
 
 #include <string>
 
 #include <nlohmann/json.hpp>
 
 #include "benches/cli/commands.h"
+#include "benches/cli/predict.h"
 #include "benches/cli/session.h"
 #include "kernels/estimator.h"
+#include "strategies/registry.h"
 
 namespace memstrat::cli {
 
@@ -26,6 +32,29 @@ std::string grouped(std::size_t n) {
     out += digits[i];
   }
   return out;
+}
+
+// "malloc,pool" -> {"malloc", "pool"}, each checked before any child starts.
+std::vector<std::string> allocator_list(const std::string& text) {
+  std::vector<std::string> out;
+  for (std::size_t from = 0; from <= text.size();) {
+    const std::size_t comma = std::min(text.find(',', from), text.size());
+    const std::string spec = text.substr(from, comma - from);
+    if (spec.empty()) throw SpecError("--alloc: an empty allocator name in '" + text + "'");
+    if (preload_library(spec).empty()) make_allocator(spec);  // throws SpecError naming what is wrong
+    out.push_back(spec);
+    from = comma + 1;
+  }
+  return out;
+}
+
+nlohmann::json prediction_json(const RssPrediction& p) {
+  nlohmann::json j = {{"alloc", p.alloc}, {"seconds", p.seconds}};
+  if (p.peak_rss_bytes)
+    j["predicted_peak_rss_bytes"] = *p.peak_rss_bytes, j["baseline_rss_bytes"] = p.baseline_rss_bytes;
+  if (!p.error.empty()) j["error"] = p.error;
+  if (!p.caveat.empty()) j["caveat"] = p.caveat;
+  return j;
 }
 
 }  // namespace
@@ -61,16 +90,36 @@ Estimate estimate_for(const RunOptions& options) {
 
 Command add_estimate(CLI::App& app) {
   auto* c = app.add_subcommand("estimate",
-                               "predict the peak live bytes of a configuration, layer by layer, without running it");
+                               "predict the peak live bytes of a configuration, layer by layer, without running it, "
+                               "and with --alloc its peak RSS under each allocator");
   auto options = std::make_shared<RunOptions>();
   add_config_options(*c, *options);
+  auto allocs = std::make_shared<std::string>();
+  c->add_option("--alloc,-a", *allocs,
+                "predict peak RSS under each of these allocators (comma-separated; see `memstrat list`), "
+                "replaying the dry run in a child process per allocator");
   auto json = std::make_shared<bool>(false);
   c->add_flag("--json", *json, "print JSON instead of a table");
-  return [options, json]() {
+  return [options, allocs, json]() {
+    const std::vector<std::string> names = allocs->empty() ? std::vector<std::string>{} : allocator_list(*allocs);
     const Estimate e = estimate_for(*options);
+    std::vector<RssPrediction> predictions;
+    for (const auto& name : names) {
+      RunOptions o = *options;
+      o.alloc = name;
+      if (!*json) fmt::print(stderr, "predicting peak RSS under {} ...\n", name);
+      predictions.push_back(predict_peak_rss(o));
+    }
+    const bool all_predicted = std::all_of(predictions.begin(), predictions.end(),
+                                           [](const RssPrediction& p) { return p.peak_rss_bytes.has_value(); });
     if (*json) {
-      fmt::print("{}\n", estimate_json(e).dump(2));
-      return 0;
+      nlohmann::json out = estimate_json(e);
+      if (!names.empty()) {
+        out["peak_rss"] = nlohmann::json::array();
+        for (const auto& p : predictions) out["peak_rss"].push_back(prediction_json(p));
+      }
+      fmt::print("{}\n", out.dump(2));
+      return all_predicted ? 0 : 1;
     }
     fmt::print("{}, batch {}, optimizer {}, techniques {}\n", options->model, options->batch, options->optimizer,
                options->tech);
@@ -96,7 +145,20 @@ Command add_estimate(CLI::App& app) {
     for (const auto& l : e.layers)
       fmt::print("{:>3}  {:<24} {:>18} {:>12} {:>12} {:>12}\n", l.index, l.description, l.output.str(),
                  grouped(l.params), format_bytes(double(l.saved_bytes)), format_bytes(double(l.workspace_bytes)));
-    return 0;
+    if (!predictions.empty()) {
+      fmt::print("{}\n", rule);
+      fmt::print(
+          "Predicted peak RSS ({} steps replayed after the run's own setup, each allocator in its own process):\n",
+          kPredictSteps);
+      fmt::print("{:<16} {:>12} {:>12} {:>8}  {}\n", "allocator", "peak RSS", "baseline", "seconds", "note");
+      for (const auto& p : predictions)
+        if (p.peak_rss_bytes)
+          fmt::print("{:<16} {:>12} {:>12} {:>8.2f}  {}\n", p.alloc, format_bytes(double(*p.peak_rss_bytes)),
+                     format_bytes(double(p.baseline_rss_bytes)), p.seconds, p.caveat.empty() ? "" : "low: " + p.caveat);
+        else
+          fmt::print("{:<16} {:>12} {:>12} {:>8.2f}  {}\n", p.alloc, "-", "-", p.seconds, p.error);
+    }
+    return all_predicted ? 0 : 1;
   };
 }
 

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "benches/cli/commands.h"
+#include "benches/cli/predict.h"
 #include "benches/cli/preload.h"
 
 int main(int argc, char** argv) {
@@ -46,11 +47,12 @@ int main(int argc, char** argv) {
   add(memstrat::cli::add_trace);
   add(memstrat::cli::add_hwinfo);
   add(memstrat::cli::add_list);
+  add(memstrat::cli::add_predict_child);
   // A first word that names no command is answered by name (CLI11 would only say one is required).
   std::string known;
   bool named = false;
   for (const auto* sub : app.get_subcommands({})) {
-    known += (known.empty() ? "" : ", ") + sub->get_name();
+    if (!sub->get_group().empty()) known += (known.empty() ? "" : ", ") + sub->get_name();  // hidden ones aside
     named = named || (argc > 1 && sub->get_name() == argv[1]);
   }
   if (argc > 1 && argv[1][0] != '-' && !named) {

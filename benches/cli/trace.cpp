@@ -168,24 +168,39 @@ Trace trace_from_text(const std::string& text, const std::string& source) {
   return trace_from_json(json, source);
 }
 
-Replayer::Replayer(const Trace& trace, Allocator& allocator)
-    : trace_(trace), allocator_(allocator), pointers_(trace.buffers, nullptr) {
+Replayer::Replayer(const Trace& trace, Allocator& allocator, ReplayMode mode)
+    : trace_(trace), allocator_(allocator), mode_(mode), pointers_(trace.buffers, nullptr) {
+  if (!mode_.setup) return;
   allocator_.phase_begin(Phase::setup);
   for (const auto& e : trace_.setup) play(e);
 }
 
 Replayer::~Replayer() {
-  for (const auto& e : trace_.setup)
-    if (e.op == TraceEvent::Op::allocate && pointers_[e.id] != nullptr)
-      allocator_.deallocate(pointers_[e.id], e.request);
+  // What is still held: setup's buffers and those a step made and kept.
+  for (const auto* events : {&trace_.setup, &trace_.step})
+    for (const auto& e : *events)
+      if (e.op == TraceEvent::Op::allocate && pointers_[e.id] != nullptr) {
+        allocator_.deallocate(pointers_[e.id], e.request);
+        pointers_[e.id] = nullptr;
+      }
 }
 
 void Replayer::play(const TraceEvent& e) {
   switch (e.op) {
     case TraceEvent::Op::allocate:
+      if (pointers_[e.id] != nullptr) break;  // made by an earlier step and kept
       pointers_[e.id] = allocator_.allocate(e.request);
+      if (mode_.write_pages && e.request.bytes > 0) {
+        // One write per page makes it resident, as the trainer's writes do.
+        auto* bytes = static_cast<volatile unsigned char*>(pointers_[e.id]);
+        const std::size_t page = 4096;
+        const std::size_t first = page - reinterpret_cast<std::uintptr_t>(pointers_[e.id]) % page;
+        bytes[0] = 0;
+        for (std::size_t at = first % page; at < e.request.bytes; at += page) bytes[at] = 0;
+      }
       break;
     case TraceEvent::Op::deallocate:
+      if (pointers_[e.id] == nullptr) break;  // a setup buffer, when the replay runs without setup
       allocator_.deallocate(pointers_[e.id], e.request);
       pointers_[e.id] = nullptr;
       break;

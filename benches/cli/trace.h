@@ -38,10 +38,19 @@ Trace trace_from_json(const nlohmann::json& json, const std::string& source);
 // The same from a trace file's text (JSON).
 Trace trace_from_text(const std::string& text, const std::string& source);
 
-// Plays a trace against an allocator: setup once, then steps on demand.
+// How a replay plays: with its setup or without (when the real setup ran before it),
+// and whether it writes every page of every buffer it takes, as the trainer does.
+struct ReplayMode {
+  bool setup = true;
+  bool write_pages = false;
+};
+
+// Plays a trace against an allocator: setup once, then steps on demand. A step's
+// buffer that the step does not free (made once, kept after) is taken on the first
+// step only, as the trainer takes it.
 class Replayer {
  public:
-  Replayer(const Trace& trace, Allocator& allocator);
+  Replayer(const Trace& trace, Allocator& allocator, ReplayMode mode = {});
   ~Replayer();
   Replayer(const Replayer&) = delete;
   Replayer& operator=(const Replayer&) = delete;
@@ -51,6 +60,7 @@ class Replayer {
   void play(const TraceEvent& event);
   const Trace& trace_;
   Allocator& allocator_;
+  ReplayMode mode_;
   std::vector<void*> pointers_;
 };
 

@@ -8,6 +8,7 @@ whose numbers moved fails it until the README is brought up to date.
 import functools
 import json
 import os
+import statistics
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 MIB = 1024.0 * 1024.0
@@ -23,9 +24,12 @@ MIB = 1024.0 * 1024.0
 #   count: the figure as a whole number, thousands separated ("58,764")
 #   hl:    cell over other cell from their repeats' medians (scripts/compare's estimate, "0.96x")
 #   hl_range: that ratio's interval ("0.84-1.04x")
+#   pred:  scripts/prediction_error's summary: key "median" or "worst" |error| ("1.3%"),
+#          "within" ("23 of 40 cells"); cell unused
 #   unstable: how many of the file's cells are flagged ("27 of the 40 cells"); cell and key unused
 F = "results/vm-2026-12-03.json"  # a clean clone's make bench (the default preset, 3 repeats)
 D = "results/suites/deepconv-pool-vm-2026-12-03.json"  # results/configs/deepconv-pool.toml
+P = "results/predict/vm-2026-12-03.json"  # scripts/prediction_error on F
 R = "results/suites/recompute-vm-2026-12-02.json"  # results/configs/recompute.toml
 FIT = "results/fit-vm-2026-12-02.json"
 O = "results/suites/offload-vm-2026-12-02.json"  # results/configs/offload.toml
@@ -81,6 +85,9 @@ CLAIMS = [
     ("hl_range", D, "deepconv:16/b32/pool/recompute/c32", "step_ms_repeats", "deepconv:16/b32/pool/none/c32"),
     ("count", D, "deepconv:16/b32/pool/none/c32", "minor_faults"),
     ("count", D, "deepconv:16/b32/malloc/none/c32", "minor_faults"),
+    ("pred", P, None, "median"),
+    ("pred", P, None, "worst"),
+    ("pred", P, None, "within"),
 ]
 
 
@@ -106,6 +113,12 @@ def text(claim):
         return f"{entry[key]:,.0f}"
     if kind == "gflops":  # a memstrat-micro benchmark's GFLOP/s, whole
         return f"{next(b for b in _document(path)['benchmarks'] if b['name'] == cell)[key]:.0f} GFLOP/s"
+    if kind == "pred":
+        errors = [abs(r["error"]) for r in _document(path)["rows"] if r["error"] is not None]
+        if key == "within":
+            return f"{sum(1 for e in errors if e <= 0.03)} of {len(errors)} cells"
+        value = statistics.median(errors) if key == "median" else max(errors)
+        return f"{100 * value:.1f}%"
     if kind == "unstable":
         cells = _cells(path).values()
         return f"{sum(1 for c in cells if c.get('unstable'))} of the {len(cells)} cells"

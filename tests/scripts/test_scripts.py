@@ -401,6 +401,33 @@ class BadFiles(Scratch):
         self.check("plot, empty folder", result, self.path("none"), "no results file")
 
 
+class PredictionError(Scratch):
+    """scripts/prediction_error beside two of the fixture's cells: a row each, the summary line."""
+
+    def test_each_ok_cell_gets_its_prediction_and_error(self):
+        memstrat = os.environ.get("MEMSTRAT_CLI", os.path.join(ROOT, "build", "memstrat"))
+        doc = fixture()
+        keep = [r for r in medians(doc) if r.get("status") == "ok" and r["config"]["tech"] == "none"][:2]
+        self.assertEqual(len(keep), 2, "the fixture has two ok cells without a technique")
+        names = {r["run_name"] for r in keep}
+        doc["benchmarks"] = [r for r in doc["benchmarks"] if r.get("run_name") in names]
+        results = write(self.path("two.json"), doc)
+        result = script("prediction_error", results, "--memstrat", memstrat, "--out", self.path("p.json"))
+        self.assertRan(result)
+        rows = json.load(open(self.path("p.json")))["rows"]
+        self.assertEqual({r["cell"] for r in rows}, names)
+        for r in rows:
+            self.assertGreater(r["predicted_peak_rss_bytes"], 0)
+            expected = (r["predicted_peak_rss_bytes"] - r["measured_peak_rss_bytes"]) / r["measured_peak_rss_bytes"]
+            self.assertAlmostEqual(r["error"], expected)
+        self.assertIn("2 cells predicted: median |error|", read(self.path("p.txt")))
+
+        missing = script("prediction_error", self.path("nosuch.json"), "--memstrat", memstrat)
+        self.assertEqual(missing.returncode, 1)
+        self.assertIn("nosuch.json", missing.stderr)
+        self.assertNotIn("Traceback", missing.stderr)
+
+
 class ReadmeFigures(unittest.TestCase):
     """Every figure the README quotes, recomputed from the committed results file beside it."""
 
