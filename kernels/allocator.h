@@ -79,6 +79,15 @@ class AllocObserver {
   virtual void on_phase(Phase /*phase*/) {}
 };
 
+// One buffer of a training step as a dry run saw it: its request, and when it was
+// taken and given back on one counter of the step's allocations and frees (a buffer
+// the step keeps is given back at the step's last count).
+struct StepBuffer {
+  AllocRequest request;
+  std::uint64_t taken = 0;
+  std::uint64_t returned = 0;
+};
+
 class Allocator {
  public:
   explicit Allocator(std::string name) : name_(std::move(name)) {}
@@ -102,6 +111,10 @@ class Allocator {
   // to live buffers. Defaults: unknown.
   virtual std::optional<std::size_t> reserved_bytes() const { return std::nullopt; }
   virtual std::optional<std::size_t> allocated_bytes() const { return std::nullopt; }
+  // (optional) a training step's buffers, in request order, from a dry run before the
+  // first step: strategies that plan or size themselves from a step do it here
+  // instead of in the first one. Default: nothing to prepare.
+  void reserve_step(const std::vector<StepBuffer>& buffers) { do_reserve_step(buffers); }
   // (optional) hand back what is held but unused. Default: nothing to hand back.
   virtual void trim() {}
   // (optional) the version of the code that serves requests, read from that code
@@ -130,6 +143,7 @@ class Allocator {
   virtual void do_step_begin(int /*step*/) {}
   virtual void do_step_end(int /*step*/) {}
   virtual void do_phase_begin(Phase /*phase*/) {}
+  virtual void do_reserve_step(const std::vector<StepBuffer>& /*buffers*/) {}
 
   std::string name_;
   AllocStats stats_;

@@ -9,13 +9,16 @@
 // Exactly what it does:
 // - Outside a step (setup: parameters, gradients, optimizer state, batch and
 //   GEMM buffers) every request is a plain aligned_alloc, freed with free.
-// - The first step (the first step_begin seen) is recorded: each request inside
-//   it is served by aligned_alloc and noted with its sequence index, size,
-//   alignment, and the event counter at its allocation and at its free (one
-//   counter for both, so lifetimes are exact; a buffer still live at step end
-//   lives to the end).
-// - At that step's end the planner (planned.h: greedy by size, lowest fitting
-//   offset) assigns offsets in one slab, taken at once with aligned_alloc.
+// - The plan is made before the first step from the dry run's step
+//   (reserve_step: each request's size, alignment and the event counter at its
+//   allocation and at its free, one counter for both, so lifetimes are exact):
+//   the planner (planned.h: greedy by size, lowest fitting offset) assigns
+//   offsets in one slab, taken at once with aligned_alloc, and the first step
+//   runs on it. No heap is left behind by a recording step.
+// - Without a reserve_step (a caller that has no dry run), the first step is
+//   recorded instead: each request inside it is served by aligned_alloc and noted
+//   the same way (a buffer still live at step end lives to the end), and the plan
+//   is made at that step's end.
 // - Later steps run on the plan: the i-th request of the step gets slab +
 //   offset[i] when its size and alignment are those recorded and no live slab
 //   buffer occupies that range (so a step whose lifetimes differ cannot corrupt
@@ -139,11 +142,18 @@ class PlannedAllocator final : public Allocator {
  private:
   enum class Mode { outside, recording, planned };
 
+  void do_reserve_step(const std::vector<StepBuffer>& buffers) override {
+    if (first_step_ || plan_ready_) return;  // planned already
+    for (const StepBuffer& b : buffers) records_.push_back({b.request.bytes, b.request.align, b.taken, b.returned});
+    make_plan();
+  }
+
   void do_step_begin(int step) override {
-    if (!first_step_) {
+    if (!first_step_ && !plan_ready_) {
       first_step_ = step;
       mode_ = Mode::recording;
     } else {
+      first_step_ = first_step_.value_or(step);
       mode_ = plan_ready_ ? Mode::planned : Mode::outside;
     }
     step_ = step;

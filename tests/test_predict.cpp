@@ -20,7 +20,8 @@ TEST_CASE("estimate --alloc predicts each allocator's peak RSS from pages the re
   INFO(out.err);
   REQUIRE(out.exit_code == 0);
   const json j = json::parse(out.out);
-  const auto live_growth = double(j["predicted_peak_live_bytes"].get<std::size_t>() - j["setup_bytes"].get<std::size_t>());
+  const auto live_growth =
+      double(j["predicted_peak_live_bytes"].get<std::size_t>() - j["setup_bytes"].get<std::size_t>());
   REQUIRE(j["peak_rss"].size() == 3);
   for (const auto& p : j["peak_rss"]) {
     INFO(p.dump());

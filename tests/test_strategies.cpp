@@ -631,6 +631,65 @@ TEST_CASE("planned: later identical steps run on the slab with no fallback", "[s
   REQUIRE(figure(a, "plan_slab_bytes") == slab);
 }
 
+TEST_CASE("planned: a plan reserved from a dry run serves the first step from the slab", "[strategies]") {
+  // The step's buffers and lifetimes, as a dry run gives them: the same step watched on glibc.
+  struct Lifetimes : AllocObserver {
+    std::vector<StepBuffer> buffers;
+    std::map<const void*, std::size_t> open;
+    std::uint64_t clock = 0;
+    bool in_step = false;
+    void on_step_begin(int) override { in_step = true; }
+    void on_step_end(int) override {
+      for (const auto& [p, i] : open) buffers[i].returned = clock;
+      in_step = false;
+    }
+    void on_allocate(const AllocRequest& r, const void* p) override {
+      if (!in_step) return;
+      open[p] = buffers.size();
+      buffers.push_back({r, clock++, 0});
+    }
+    void on_deallocate(const AllocRequest&, const void* p) override {
+      if (const auto it = open.find(p); in_step && it != open.end()) {
+        buffers[it->second].returned = clock++;
+        open.erase(it);
+      }
+    }
+  };
+  Lifetimes dry;
+  {
+    auto glibc = make_allocator("malloc");
+    std::mt19937_64 rng(5);
+    Harness h(*glibc);
+    setup_buffers(h, *glibc, rng);
+    glibc->set_observer(&dry);
+    trainer_like_step(h, *glibc, 0, 17);
+    glibc->set_observer(nullptr);
+  }
+  REQUIRE(dry.buffers.size() > 8);
+
+  auto allocator = make_allocator("planned");
+  Allocator& a = *allocator;
+  std::mt19937_64 rng(5);
+  Harness h(a);
+  setup_buffers(h, a, rng);
+  a.reserve_step(dry.buffers);
+  REQUIRE(has_figure(a, "plan_slab_bytes"));  // planned before any step
+  // Every request of the first step lands in the slab: nothing beside it is taken.
+  struct Reserved : AllocObserver {
+    Allocator* a = nullptr;
+    std::size_t most = 0;
+    void on_allocate(const AllocRequest&, const void*) override { most = std::max(most, *a->reserved_bytes()); }
+    void on_deallocate(const AllocRequest&, const void*) override {}
+  } watch;
+  watch.a = &a;
+  const std::size_t before = *a.reserved_bytes();
+  a.set_observer(&watch);
+  trainer_like_step(h, a, 0, 17);
+  a.set_observer(nullptr);
+  REQUIRE(figure(a, "plan_fallbacks") == 0);
+  REQUIRE(watch.most == before);
+}
+
 TEST_CASE("planned: a step that departs from the plan falls back safely and counts it", "[strategies]") {
   auto allocator = make_allocator("planned");
   Allocator& a = *allocator;

@@ -12,6 +12,7 @@
 
 #include "benches/cli/faults.h"
 #include "benches/cli/preflight.h"
+#include "benches/cli/trace.h"
 #include "strategies/registry.h"
 
 namespace memstrat::cli {
@@ -116,6 +117,9 @@ std::unique_ptr<Session> open_session(const RunOptions& o) {
 
   s->model.init(*s->allocator, o.seed);
   s->trainer = std::make_unique<Trainer>(s->model, *s->allocator, *s->store, *s->data, s->train);
+  // The step ahead, from the dry run: a strategy that plans or sizes itself does it now,
+  // before the first step, instead of recording that step (ggml's reserve pass).
+  s->allocator->reserve_step(step_buffers(record_trace(o)));
   arm_allocation_fault(*s->allocator);  // counted from the first training step's first request
   return s;
 }

@@ -67,6 +67,25 @@ Trace record_trace(const RunOptions& options) {
   return trace;
 }
 
+std::vector<StepBuffer> step_buffers(const Trace& trace) {
+  std::vector<StepBuffer> buffers;
+  std::unordered_map<std::uint32_t, std::size_t> open;  // id -> its buffer
+  std::uint64_t clock = 0;
+  for (const TraceEvent& e : trace.step) {
+    if (e.op == TraceEvent::Op::allocate) {
+      open[e.id] = buffers.size();
+      buffers.push_back({e.request, clock++, 0});
+    } else if (e.op == TraceEvent::Op::deallocate) {
+      const auto it = open.find(e.id);
+      if (it == open.end()) continue;  // a setup buffer
+      buffers[it->second].returned = clock++;
+      open.erase(it);
+    }
+  }
+  for (const auto& [id, index] : open) buffers[index].returned = clock;  // kept past the step
+  return buffers;
+}
+
 nlohmann::json trace_to_json(const Trace& trace) {
   return {{"memstrat_trace", 1},
           {"description", trace.description},

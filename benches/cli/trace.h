@@ -32,6 +32,9 @@ struct Trace {
 // Dry-runs setup and one step of `options` (no memory is taken) and records them.
 Trace record_trace(const RunOptions& options);
 
+// The step's buffers in request order, with their lifetimes (Allocator::reserve_step).
+std::vector<StepBuffer> step_buffers(const Trace& trace);
+
 nlohmann::json trace_to_json(const Trace& trace);
 // Throws std::invalid_argument naming `source` and what is wrong.
 Trace trace_from_json(const nlohmann::json& json, const std::string& source);
