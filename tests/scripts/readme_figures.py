@@ -27,7 +27,7 @@ MIB = 1024.0 * 1024.0
 #   pred:  scripts/prediction_error's summary: key "median" or "worst" |error| ("1.3%"),
 #          "within" ("23 of 40 cells"); cell unused
 #   unstable: how many of the file's cells are flagged ("27 of the 40 cells"); cell and key unused
-F = "results/vm-2026-12-03.json"  # a clean clone's make bench (the default preset, 3 repeats)
+F = "results/vm-2026-12-03-2.json"  # a clean clone's make bench (the default preset, 3 repeats)
 D = "results/suites/deepconv-pool-vm-2026-12-03.json"  # results/configs/deepconv-pool.toml
 P = "results/predict/vm-2026-12-03.json"  # scripts/prediction_error on F
 R = "results/suites/recompute-vm-2026-12-02.json"  # results/configs/recompute.toml
