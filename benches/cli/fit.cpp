@@ -157,20 +157,13 @@ Command add_fit(CLI::App& app) {
     fmt::print("largest batch within {} ({}) for {} ({}x{}x{}), {} steps per probe, budget enforced by {}\n", *budget,
                format_bytes(double(*probe.budget_bytes)), base.model, model.input.c, model.input.h, model.input.w,
                *steps, budget_enforcement());
-    char work_template[] = "/tmp/memstrat-fit-XXXXXX";
-    const char* work = ::mkdtemp(work_template);
-    if (work == nullptr) throw std::runtime_error("cannot make a working directory in /tmp");
-    // Removed however the search ends.
-    const std::unique_ptr<const char, void (*)(const char*)> remove_work(work, [](const char* dir) {
-      std::error_code ignored;
-      std::filesystem::remove_all(dir, ignored);
-    });
+    const WorkDir work("fit");  // removed however the search ends
     install_interrupt_handler();
     std::vector<FitResult> results;
     fmt::print("{:<28} {:>8} {:>10} {:>10} {:>11} {:>7}\n", "strategy", "batch", "step ms", "samples/s", "peak RSS",
                "probes");
     for (const auto& [a, t] : combos) {
-      FitResult r = fit_one(base, a, t, probe, *max_batch, work);
+      FitResult r = fit_one(base, a, t, probe, *max_batch, work.path());
       const std::string label = t == "none" ? a : fmt::format("{} + {}", a, t);
       if (r.max_batch == 0)
         fmt::print("{:<28} {:>8} {:>10} {:>10} {:>11} {:>7}\n", label, "-", "-", "-", "-", r.probes);

@@ -6,7 +6,6 @@
 
 #include <chrono>
 #include <algorithm>
-#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <sstream>
@@ -21,8 +20,6 @@
 #include "kernels/gemm.h"
 
 namespace memstrat::cli {
-
-namespace fs = std::filesystem;
 
 namespace {
 
@@ -101,15 +98,9 @@ RssPrediction predict_peak_rss(const RunOptions& options, double timeout_s) {
   RssPrediction p;
   p.alloc = options.alloc;
   p.caveat = caveat_for(options);
-  char work_template[] = "/tmp/memstrat-predict-XXXXXX";
-  const char* work = ::mkdtemp(work_template);
-  if (work == nullptr) throw std::runtime_error("cannot make a working directory in /tmp");
-  const std::unique_ptr<const char, void (*)(const char*)> remove_work(work, [](const char* dir) {
-    std::error_code ignored;
-    fs::remove_all(dir, ignored);
-  });
-  const std::string out = std::string(work) + "/prediction.json", err = std::string(work) + "/stderr.txt";
-  std::vector<std::string> argv = {fs::read_symlink("/proc/self/exe").string(), "predict-rss"};
+  const WorkDir work("predict");
+  const std::string out = work.path() + "/prediction.json", err = work.path() + "/stderr.txt";
+  std::vector<std::string> argv = {self_exe(), "predict-rss"};
   for (std::string& word : option_arguments(options)) argv.push_back(std::move(word));
   argv.insert(argv.end(), {"--out", out});
   Limits limits;

@@ -29,8 +29,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string self_exe() { return fs::read_symlink("/proc/self/exe").string(); }
-
 std::string today() {
   char date[32];
   const std::time_t now = std::time(nullptr);
@@ -338,15 +336,9 @@ int run_suite(const SuiteConfig& config, const SuiteRunOptions& run) {
   context["max_reruns"] = config.max_reruns;
   context["budget_enforcement"] = config.budget_bytes ? budget_enforcement() : "none";
 
-  char work_template[] = "/tmp/memstrat-suite-XXXXXX";
-  const char* work = ::mkdtemp(work_template);
-  if (work == nullptr) throw std::runtime_error("cannot make a working directory in /tmp");
-  const std::string work_dir = work;
   // Removed however the suite ends, a results file it cannot write included.
-  const std::unique_ptr<const char, void (*)(const char*)> remove_work(work, [](const char* dir) {
-    std::error_code ignored;
-    fs::remove_all(dir, ignored);
-  });
+  const WorkDir work("suite");
+  const std::string& work_dir = work.path();
 
   install_interrupt_handler();
   std::size_t total = 0;

@@ -3,6 +3,7 @@
 #include "benches/cli/machine.h"
 
 #include <fcntl.h>
+#include <stdlib.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -10,9 +11,11 @@
 
 #include <chrono>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <sstream>
+#include <stdexcept>
 #include <thread>
 
 namespace memstrat::cli {
@@ -235,6 +238,19 @@ Outcome supervise(const std::vector<std::string>& argv, const Limits& limits, co
     if (!said.empty()) outcome.reason += ": " + said;
   }
   return outcome;
+}
+
+std::string self_exe() { return std::filesystem::read_symlink("/proc/self/exe").string(); }
+
+WorkDir::WorkDir(const std::string& name) {
+  std::string pattern = "/tmp/memstrat-" + name + "-XXXXXX";
+  if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("cannot make a working directory in /tmp");
+  path_ = pattern;
+}
+
+WorkDir::~WorkDir() {
+  std::error_code ignored;
+  std::filesystem::remove_all(path_, ignored);
 }
 
 }  // namespace memstrat::cli

@@ -39,6 +39,23 @@ void install_interrupt_handler();
 Outcome supervise(const std::vector<std::string>& argv, const Limits& limits, const std::string& stdout_path,
                   const std::string& stderr_path);
 
+// This program's own path, for the children it starts (/proc/self/exe).
+std::string self_exe();
+
+// A fresh directory under /tmp for a command's children ("/tmp/memstrat-NAME-XXXXXX"),
+// removed with everything in it however the command ends. Throws when none can be made.
+class WorkDir {
+ public:
+  explicit WorkDir(const std::string& name);
+  ~WorkDir();
+  WorkDir(const WorkDir&) = delete;
+  WorkDir& operator=(const WorkDir&) = delete;
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
 // Which way a budget would be enforced here ("cgroup-v1", "cgroup-v2" or "watchdog").
 std::string budget_enforcement();
 
