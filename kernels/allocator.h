@@ -86,6 +86,7 @@ struct StepBuffer {
   AllocRequest request;
   std::uint64_t taken = 0;
   std::uint64_t returned = 0;
+  Phase phase = Phase::forward;  // the phase it was taken in
 };
 
 class Allocator {

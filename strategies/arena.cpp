@@ -15,10 +15,14 @@
 //   (1 MiB at least, each at least a quarter of all spill chunks before it:
 //   few chunks, and at most about a quarter more than the step needed).
 //   Rewinding a region puts every bump offset back to zero.
-// - Sizing: a region also tracks the offset a single chunk would have needed
-//   (its high water since the last step end). At step end a region that spilled
-//   is re-made as one main chunk of that size (rounded to 64 KiB): the first
-//   step sizes it, a later step that needs more grows it. Regions never shrink.
+// - Sizing: given a dry run's step before the first one (reserve_step), every
+//   region plays it on paper by the rules below and is made one main chunk as
+//   large as its high water (rounded to 64 KiB): the first step spills nothing.
+//   Without one, and when a step needs more than the plan: a region also tracks
+//   the offset a single chunk would have needed (its high water since the last
+//   step end), and at step end a region that spilled is re-made as one main
+//   chunk of that size: the first step sizes it, a later step that needs more
+//   grows it. Regions never shrink.
 //   `arena_growths` counts re-makes of a region that already had a main chunk
 //   (the first sizing is not a growth).
 // - `arena`: one step region, rewound at step end only. Nothing freed inside a
@@ -102,12 +106,24 @@ class BumpRegion {
       pointer = bump(spills_.back(), bytes, align);
       if (pointer == nullptr) return nullptr;  // cannot happen: the chunk was sized for it
     }
-    // What one chunk aligned to kChunkAlign would have needed for the same sequence.
-    const std::size_t excess = align > kChunkAlign ? align - kChunkAlign : 0;
-    virtual_offset_ = round_up(virtual_offset_, std::min(align, kChunkAlign)) + bytes + excess;
-    high_water_ = std::max(high_water_, virtual_offset_);
+    note(bytes, align);
     ++live_;
     return pointer;
+  }
+
+  // The same request on paper (a dry run's, before any step): what it adds to the high
+  // water, no memory taken.
+  void plan(std::size_t bytes, std::size_t align) {
+    note(bytes, align);
+    ++planned_live_;
+  }
+  // One planned buffer died; returns true when none planned is left alive.
+  bool plan_release() { return planned_live_ > 0 && --planned_live_ == 0; }
+  void plan_rewind() { virtual_offset_ = 0; }
+  // Before the first step: the main chunk made as large as the plan's high water.
+  void take_plan() {
+    if (high_water_ > 0 && main_.capacity == 0) make_main(round_up(high_water_, kRegionRounding));
+    virtual_offset_ = high_water_ = planned_live_ = 0;
   }
 
   bool owns(const void* p) const {
@@ -139,13 +155,9 @@ class BumpRegion {
     const bool spilled = !spills_.empty();
     bool grew = false;
     if (spilled) {
-      const std::size_t capacity = round_up(high_water_, kRegionRounding);
       const bool had_main = main_.capacity > 0;
       release_all();
-      main_.base = static_cast<char*>(std::aligned_alloc(kChunkAlign, capacity));
-      // Without it the next step spills again: slower, but safe.
-      main_.capacity = main_.base != nullptr ? capacity : 0;
-      poison_memory(main_.base, main_.capacity);
+      make_main(round_up(high_water_, kRegionRounding));
       grew = had_main && main_.capacity > 0;
     }
     high_water_ = 0;
@@ -180,6 +192,21 @@ class BumpRegion {
     return c.base + (start - base);
   }
 
+  // What one chunk aligned to kChunkAlign would have needed for the same sequence.
+  void note(std::size_t bytes, std::size_t align) {
+    const std::size_t excess = align > kChunkAlign ? align - kChunkAlign : 0;
+    virtual_offset_ = round_up(virtual_offset_, std::min(align, kChunkAlign)) + bytes + excess;
+    high_water_ = std::max(high_water_, virtual_offset_);
+  }
+
+  // Without it the next step spills: slower, but safe.
+  void make_main(std::size_t capacity) {
+    main_.base = static_cast<char*>(std::aligned_alloc(kChunkAlign, capacity));
+    main_.capacity = main_.base != nullptr ? capacity : 0;
+    main_.offset = 0;
+    poison_memory(main_.base, main_.capacity);
+  }
+
   template <typename Function>
   void for_each_chunk(Function function) {
     function(main_);
@@ -198,7 +225,7 @@ class BumpRegion {
 
   Chunk main_;
   std::vector<Chunk> spills_;
-  std::size_t live_ = 0;
+  std::size_t live_ = 0, planned_live_ = 0;
   std::size_t virtual_offset_ = 0, high_water_ = 0;
   std::uint64_t spill_chunks_ = 0;
 };
@@ -270,10 +297,40 @@ class ArenaAllocator final : public Allocator {
     peak_step_region_bytes_ = std::max(peak_step_region_bytes_, step_bytes);
   }
 
-  BumpRegion& region_for(const AllocRequest& request) const {
+  // A dry run's step played on paper through the regions' own rules, each region then
+  // made one chunk as large as its high water: the first step bumps from main chunks
+  // and spills nothing. A step that needs more spills and grows, as without a plan.
+  void do_reserve_step(const std::vector<StepBuffer>& buffers) override {
+    struct Event {
+      std::uint64_t at;
+      bool take;
+      std::size_t buffer;
+    };
+    std::vector<Event> events;
+    for (std::size_t i = 0; i < buffers.size(); ++i) {
+      events.push_back({buffers[i].taken, true, i});
+      events.push_back({buffers[i].returned, false, i});
+    }
+    std::stable_sort(events.begin(), events.end(), [](const Event& a, const Event& b) { return a.at < b.at; });
+    std::vector<BumpRegion*> owner(buffers.size(), nullptr);
+    for (const Event& e : events) {
+      const StepBuffer& b = buffers[e.buffer];
+      if (e.take) {
+        owner[e.buffer] = &region_for(b.request, b.phase);
+        owner[e.buffer]->plan(b.request.bytes, b.request.align);
+      } else if (owner[e.buffer] != nullptr && owner[e.buffer]->plan_release() && separate_) {
+        owner[e.buffer]->plan_rewind();
+      }
+    }
+    for (const auto& r : regions_) r->take_plan();
+    note_step_region_bytes();
+  }
+
+  BumpRegion& region_for(const AllocRequest& request) const { return region_for(request, phase()); }
+  BumpRegion& region_for(const AllocRequest& request, Phase phase) const {
     if (!separate_) return region(0);
     if (request.kind == BufferKind::workspace) return region(kScratch);
-    if (phase() == Phase::forward || phase() == Phase::setup) return region(kForward);
+    if (phase == Phase::forward || phase == Phase::setup) return region(kForward);
     if (request.kind == BufferKind::activation) return region(kRecompute);
     return region((request.layer & 1) == 0 ? kGradientEven : kGradientOdd);
   }

@@ -32,7 +32,7 @@ TEST_CASE("estimate --alloc predicts each allocator's peak RSS from pages the re
   }
   REQUIRE(j["peak_rss"][1]["alloc"] == "pool");
 
-  const auto table = test::run_cli(kSmall + " --alloc pool");
+  const auto table = test::run_cli(kSmall + " --alloc pool --run-steps 3");
   REQUIRE(table.exit_code == 0);
   REQUIRE_THAT(table.out, Catch::Contains("Predicted peak RSS (3 steps replayed") && Catch::Contains("\npool "));
 }

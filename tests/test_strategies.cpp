@@ -631,22 +631,25 @@ TEST_CASE("planned: later identical steps run on the slab with no fallback", "[s
   REQUIRE(figure(a, "plan_slab_bytes") == slab);
 }
 
-TEST_CASE("planned: a plan reserved from a dry run serves the first step from the slab", "[strategies]") {
-  // The step's buffers and lifetimes, as a dry run gives them: the same step watched on glibc.
+// The step's buffers, lifetimes and phases, as a dry run gives them (Allocator::reserve_step):
+// trainer_like_step(0, seed) watched on glibc.
+std::vector<StepBuffer> dry_run_buffers(std::uint64_t seed) {
   struct Lifetimes : AllocObserver {
     std::vector<StepBuffer> buffers;
     std::map<const void*, std::size_t> open;
     std::uint64_t clock = 0;
     bool in_step = false;
+    Phase phase = Phase::forward;
     void on_step_begin(int) override { in_step = true; }
     void on_step_end(int) override {
       for (const auto& [p, i] : open) buffers[i].returned = clock;
       in_step = false;
     }
+    void on_phase(Phase p) override { phase = p; }
     void on_allocate(const AllocRequest& r, const void* p) override {
       if (!in_step) return;
       open[p] = buffers.size();
-      buffers.push_back({r, clock++, 0});
+      buffers.push_back({r, clock++, 0, phase});
     }
     void on_deallocate(const AllocRequest&, const void* p) override {
       if (const auto it = open.find(p); in_step && it != open.end()) {
@@ -656,31 +659,37 @@ TEST_CASE("planned: a plan reserved from a dry run serves the first step from th
     }
   };
   Lifetimes dry;
-  {
-    auto glibc = make_allocator("malloc");
-    std::mt19937_64 rng(5);
-    Harness h(*glibc);
-    setup_buffers(h, *glibc, rng);
-    glibc->set_observer(&dry);
-    trainer_like_step(h, *glibc, 0, 17);
-    glibc->set_observer(nullptr);
-  }
-  REQUIRE(dry.buffers.size() > 8);
+  auto glibc = make_allocator("malloc");
+  std::mt19937_64 rng(5);
+  Harness h(*glibc);
+  setup_buffers(h, *glibc, rng);
+  glibc->set_observer(&dry);
+  trainer_like_step(h, *glibc, 0, seed);
+  glibc->set_observer(nullptr);
+  return dry.buffers;
+}
+
+// The most the allocator holds at any request of a step.
+struct MostReserved : AllocObserver {
+  Allocator* a = nullptr;
+  std::size_t most = 0;
+  void on_allocate(const AllocRequest&, const void*) override { most = std::max(most, *a->reserved_bytes()); }
+  void on_deallocate(const AllocRequest&, const void*) override {}
+};
+
+TEST_CASE("planned: a plan reserved from a dry run serves the first step from the slab", "[strategies]") {
+  const std::vector<StepBuffer> buffers = dry_run_buffers(17);
+  REQUIRE(buffers.size() > 8);
 
   auto allocator = make_allocator("planned");
   Allocator& a = *allocator;
   std::mt19937_64 rng(5);
   Harness h(a);
   setup_buffers(h, a, rng);
-  a.reserve_step(dry.buffers);
+  a.reserve_step(buffers);
   REQUIRE(has_figure(a, "plan_slab_bytes"));  // planned before any step
   // Every request of the first step lands in the slab: nothing beside it is taken.
-  struct Reserved : AllocObserver {
-    Allocator* a = nullptr;
-    std::size_t most = 0;
-    void on_allocate(const AllocRequest&, const void*) override { most = std::max(most, *a->reserved_bytes()); }
-    void on_deallocate(const AllocRequest&, const void*) override {}
-  } watch;
+  MostReserved watch;
   watch.a = &a;
   const std::size_t before = *a.reserved_bytes();
   a.set_observer(&watch);
@@ -688,6 +697,42 @@ TEST_CASE("planned: a plan reserved from a dry run serves the first step from th
   a.set_observer(nullptr);
   REQUIRE(figure(a, "plan_fallbacks") == 0);
   REQUIRE(watch.most == before);
+}
+
+TEST_CASE("arena: regions sized from a dry run serve the first step with no spill chunk", "[strategies]") {
+  const std::vector<StepBuffer> buffers = dry_run_buffers(17);
+  for (const char* spec : {"arena", "arena:separate"}) {
+    INFO(spec);
+    // Unplanned, the first step spills and sizes the regions at its end.
+    std::size_t unplanned = 0;
+    {
+      auto allocator = make_allocator(spec);
+      std::mt19937_64 rng(5);
+      Harness h(*allocator);
+      setup_buffers(h, *allocator, rng);
+      trainer_like_step(h, *allocator, 0, 17);
+      REQUIRE(figure(*allocator, "arena_spill_chunks") > 0);
+      unplanned = std::size_t(figure(*allocator, "arena_step_region_bytes"));
+    }
+    auto allocator = make_allocator(spec);
+    Allocator& a = *allocator;
+    std::mt19937_64 rng(5);
+    Harness h(a);
+    setup_buffers(h, a, rng);
+    a.reserve_step(buffers);
+    // The regions the first step would have left behind, made before it.
+    REQUIRE(std::size_t(figure(a, "arena_step_region_bytes")) == unplanned);
+    MostReserved watch;
+    watch.a = &a;
+    const std::size_t before = *a.reserved_bytes();
+    a.set_observer(&watch);
+    trainer_like_step(h, a, 0, 17);
+    trainer_like_step(h, a, 1, 17);
+    a.set_observer(nullptr);
+    REQUIRE(figure(a, "arena_spill_chunks") == 0);
+    REQUIRE(figure(a, "arena_growths") == 0);
+    REQUIRE(watch.most == before);
+  }
 }
 
 TEST_CASE("planned: a step that departs from the plan falls back safely and counts it", "[strategies]") {

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <fstream>
 #include <map>
+#include <set>
 #include <nlohmann/json.hpp>
 #include <signal.h>
 #include <sys/wait.h>
@@ -251,4 +252,73 @@ TEST_CASE("fit's default strategies leave out accum:4 when --max-batch is below 
                                         return e.name != "preload" && memstrat::refused_in_this_build(e.name).empty();
                                       });
   REQUIRE(std::count(techs.begin(), techs.end(), "none") == runnable);  // every allocator the build can run
+}
+
+TEST_CASE("fit proves each answer: the batch trained, the next tried above it did not, both runs kept", "[suite]") {
+  // Under AddressSanitizer a run's RSS is shadow memory and quarantine more than the
+  // model's: the budget would not bite where it does here. The normal build tests it.
+  if (memstrat::test::kSanitized) return;
+  memstrat::test::TempDir dir;
+  const std::string out = dir.path("fit.json");
+  const auto result = run_cli(
+      "fit --model vgg-mini --image 16 --budget 48MiB --allocs pool --steps 1 "
+      "--max-batch 1024 --out " +
+      out);
+  INFO(result.out << result.err);
+  REQUIRE(result.exit_code == 0);
+  const json document = load(out);
+  const json& entry = document["fit"]["results"].at(0);
+  INFO(entry.dump());
+  const int batch = entry["max_batch"], above = entry["failed"]["batch"];
+  REQUIRE(batch > 0);
+  REQUIRE(entry["confirmed"] == true);
+  REQUIRE(above > batch);
+  REQUIRE(entry["predicted_batch"].get<int>() > 0);  // bracketed by prediction first
+  bool trained = false, refused_above = false;
+  for (const auto& t : entry["tries"]) {
+    const int b = t["batch"];
+    if (t["kind"] == "run" && b == batch) trained = trained || t["status"] == "ok";
+    if (t["kind"] == "run" && b > batch) REQUIRE(t["status"] != "ok");  // nothing above the answer trained
+    if (t["kind"] == "run" && b > batch && b < above) FAIL("a failed run between the answer and the one above");
+    if (b == above) refused_above = t["status"] == "oom" || t["status"] == "refused";
+  }
+  REQUIRE(trained);
+  REQUIRE(refused_above);
+  // Both runs are in the results.
+  std::map<int, std::string> runs;  // batch -> status
+  for (const auto& r : records(document, "iteration")) runs[r["config"]["batch"].get<int>()] = r["status"];
+  REQUIRE(runs.at(batch) == "ok");
+  if (entry["failed"]["status"] == "oom") REQUIRE(runs.at(above) == "oom");
+}
+
+TEST_CASE("a suite predicts each cell's peak RSS once, before it runs, into every record", "[suite][predict]") {
+  memstrat::test::TempDir dir;
+  const std::string matrix =
+      R"("matrix": [{"models": ["vgg-mini"], "image": 16, "batches": [16], "allocators": ["pool", "mmap"]}]})";
+  write(dir.path("on.json"), R"({"repeats": 2, "steps": 1, "warmup": 1, )" + matrix);
+  write(dir.path("off.json"), R"({"repeats": 1, "steps": 1, "warmup": 1, "predict": false, )" + matrix);
+  REQUIRE(
+      run_cli("suite --max-reruns 0 --config " + dir.path("on.json") + " --out " + dir.path("on-r.json")).exit_code ==
+      0);
+  const json on = load(dir.path("on-r.json"));
+  std::map<std::string, std::set<double>> predicted;
+  for (const auto& r : records(on, "iteration")) {
+    INFO(r.dump());
+    REQUIRE(r.contains("prediction_seconds"));
+    const double p = r["predicted_peak_rss_bytes"].get<double>();
+    REQUIRE(p > r["baseline_rss_bytes"].get<double>());  // the step's buffers on top of setup's
+    predicted[r["run_name"]].insert(p);
+  }
+  REQUIRE(predicted.size() == 2);
+  for (const auto& [cell, values] : predicted) REQUIRE(values.size() == 1);  // once per cell
+  for (const auto& a : records(on, "aggregate")) {
+    const double expected = (a["predicted_peak_rss_bytes"].get<double>() - a["peak_rss_bytes"].get<double>()) /
+                            a["peak_rss_bytes"].get<double>();
+    REQUIRE(a["prediction_error"].get<double>() == Approx(expected));
+  }
+  REQUIRE(
+      run_cli("suite --max-reruns 0 --config " + dir.path("off.json") + " --out " + dir.path("off-r.json")).exit_code ==
+      0);
+  for (const auto& r : records(load(dir.path("off-r.json")), "iteration"))
+    REQUIRE_FALSE(r.contains("predicted_peak_rss_bytes"));
 }

@@ -98,9 +98,15 @@ Command add_estimate(CLI::App& app) {
   c->add_option("--alloc,-a", *allocs,
                 "predict peak RSS under each of these allocators (comma-separated; see `memstrat list`), "
                 "replaying the dry run in a child process per allocator");
+  auto steps = std::make_shared<int>(kDefaultPredictSteps);
+  c->add_option("--run-steps", *steps,
+                "with --alloc: steps of the run to predict, warm-up included (`run`'s default is 2 + 10); "
+                "glibc's heap grows over steps, so give the run's")
+      ->check(whole_number(1, 100000))
+      ->capture_default_str();
   auto json = std::make_shared<bool>(false);
   c->add_flag("--json", *json, "print JSON instead of a table");
-  return [options, allocs, json]() {
+  return [options, allocs, steps, json]() {
     const std::vector<std::string> names = allocs->empty() ? std::vector<std::string>{} : allocator_list(*allocs);
     const Estimate e = estimate_for(*options);
     std::vector<RssPrediction> predictions;
@@ -108,7 +114,9 @@ Command add_estimate(CLI::App& app) {
       RunOptions o = *options;
       o.alloc = name;
       if (!*json) fmt::print(stderr, "predicting peak RSS under {} ...\n", name);
-      predictions.push_back(predict_peak_rss(o));
+      Limits limits;
+      limits.timeout_s = 600;
+      predictions.push_back(predict_peak_rss(o, *steps, limits));
     }
     const bool all_predicted = std::all_of(predictions.begin(), predictions.end(),
                                            [](const RssPrediction& p) { return p.peak_rss_bytes.has_value(); });
@@ -149,12 +157,12 @@ Command add_estimate(CLI::App& app) {
       fmt::print("{}\n", rule);
       fmt::print(
           "Predicted peak RSS ({} steps replayed after the run's own setup, each allocator in its own process):\n",
-          kPredictSteps);
+          *steps);
       fmt::print("{:<16} {:>12} {:>12} {:>8}  {}\n", "allocator", "peak RSS", "baseline", "seconds", "note");
       for (const auto& p : predictions)
         if (p.peak_rss_bytes)
           fmt::print("{:<16} {:>12} {:>12} {:>8.2f}  {}\n", p.alloc, format_bytes(double(*p.peak_rss_bytes)),
-                     format_bytes(double(p.baseline_rss_bytes)), p.seconds, p.caveat.empty() ? "" : "low: " + p.caveat);
+                     format_bytes(double(p.baseline_rss_bytes)), p.seconds, p.caveat);
         else
           fmt::print("{:<16} {:>12} {:>12} {:>8.2f}  {}\n", p.alloc, "-", "-", p.seconds, p.error);
     }

@@ -1,18 +1,24 @@
 // `memstrat fit`: for each strategy, the largest batch that trains a few steps
-// within a memory budget, and the fastest strategy that fits.
+// within a memory budget, proved by two runs, and the fastest strategy that fits.
 //
-// The estimator's peak live bytes is a floor no run can go under, so the
-// largest batch it allows is an upper bound: the search probes that batch
-// first, and binary-searches below it only when it does not fit. Each probe is
-// a supervised child run under the budget, as in a suite.
+// Three passes per strategy. (1) The estimator's peak live bytes are a floor no run
+// goes under, so the largest batch they allow bounds the search from above. (2) Below
+// that, peak RSS predicted by replay (predict.h; seconds each) brackets the largest
+// batch whose prediction is within the budget. (3) Real runs under the budget confirm
+// it: the batch reported trained ok, and the next batch tried above it did not (oom
+// under the budget, or refused by the estimator with its figure). When a run disagrees
+// with the prediction, the runs walk from there (strides 1, 2, 4, ...), then bisect to
+// the batch or to 10% of it.
 #include <fmt/core.h>
 
 #include <ctime>
 #include <filesystem>
+#include <map>
 #include <memory>
 
 #include "benches/cli/commands.h"
 #include "benches/cli/machine.h"
+#include "benches/cli/predict.h"
 #include "benches/cli/preflight.h"
 #include "benches/cli/preload.h"
 #include "benches/cli/record.h"
@@ -28,9 +34,14 @@ namespace {
 struct FitResult {
   std::string alloc, tech;
   int max_batch = 0;
-  nlohmann::json record;  // the probe at max_batch
-  int probes = 0;
-  // The smallest batch tried that did not train, and why (oom, diverged, ...): 0 if none.
+  nlohmann::json record;                           // the run at max_batch
+  int predicted_batch = 0;                         // the largest batch whose predicted peak RSS is within the budget
+  bool predicted = false;                          // whether every prediction gave an answer
+  nlohmann::json tries = nlohmann::json::array();  // every prediction and run, in order
+  std::vector<nlohmann::json> runs;                // every run's record
+  int runs_made = 0;
+  // The next batch tried above max_batch, and why it does not fit (oom, refused, ...);
+  // 0 when max_batch is --max-batch and there is nothing above to try.
   int failed_batch = 0;
   std::string failed_status, failed_reason;
 };
@@ -56,29 +67,136 @@ FitResult fit_one(const RunOptions& base, const std::string& alloc, const std::s
   r.alloc = alloc, r.tech = tech;
   RunOptions o = base;
   o.alloc = alloc, o.tech = tech;
+  const std::size_t budget = *probe.budget_bytes;
+  // Batches are searched in micro-batch units: batch = units * step.
   const int step = make_techniques(tech).accum;
-  const int bound = estimator_bound(o, step, max_batch, *probe.budget_bytes);
-  auto try_batch = [&](int batch) {
-    o.batch = batch;
-    o.samples = std::uint64_t(batch) * std::uint64_t(probe.steps + probe.warmup);
-    RunStatus status = RunStatus::crash;
-    nlohmann::json record = run_one({record_name(o), o}, probe, 0, work_dir, &status);
-    ++r.probes;
-    if (status == RunStatus::interrupted) throw std::runtime_error("interrupted");
-    if (status == RunStatus::ok) {
-      r.max_batch = batch, r.record = record;
-    } else if (r.failed_batch == 0 || batch < r.failed_batch) {
-      r.failed_batch = batch, r.failed_status = to_string(status), r.failed_reason = record.value("reason", "");
+  const int bound = estimator_bound(o, step, max_batch, budget) / step;
+  auto at = [&](int units) {
+    RunOptions b = o;
+    b.batch = units * step;
+    b.steps = probe.steps;
+    b.samples = std::uint64_t(b.batch) * std::uint64_t(probe.steps + probe.warmup);
+    return b;
+  };
+  std::map<int, std::pair<std::string, std::string>> outcome;  // units -> status, reason of what decided it
+  auto refused = [&](int units) {
+    const std::string why = fmt::format("predicted peak live {} exceeds the budget (estimator; not run)",
+                                        format_bytes(double(estimate_for(at(units)).peak_live_bytes)));
+    r.tries.push_back({{"batch", units * step}, {"kind", "estimate"}, {"status", "refused"}, {"reason", why}});
+    outcome[units] = {"refused", why};
+  };
+
+  // (2) Bracket by prediction: lo's prediction is within the budget (0: none is), hi's is not.
+  int lo = 0, hi = bound + 1;
+  r.predicted = bound > 0;
+  auto predicted_fits = [&](int units, std::optional<RssPrediction>* keep = nullptr) {
+    Limits limits;
+    limits.memory_bytes = budget + budget / 4;  // a figure for batches near the budget, a stop above
+    limits.timeout_s = probe.timeout_s;
+    const RssPrediction p = predict_peak_rss(at(units), probe.warmup + probe.steps, limits);
+    // VmHWM against the budget, which bounds the cgroup's charge: not the same count (the
+    // libraries' pages are charged elsewhere, the dataset file's page cache to the run),
+    // close enough to bracket; the runs decide.
+    const bool fits = p.peak_rss_bytes && *p.peak_rss_bytes <= budget;
+    if (keep != nullptr) *keep = p;
+    nlohmann::json t = {{"batch", units * step},
+                        {"kind", "prediction"},
+                        {"status", fits                                  ? "fits"
+                                   : (p.peak_rss_bytes || p.over_budget) ? "over"
+                                                                         : "failed"},
+                        {"seconds", p.seconds}};
+    if (p.peak_rss_bytes) t["predicted_peak_rss_bytes"] = *p.peak_rss_bytes;
+    if (!p.error.empty()) t["reason"] = p.error;
+    r.tries.push_back(t);
+    fmt::print(stderr, "  batch {}: predicted {}\n", units * step,
+               p.peak_rss_bytes
+                   ? fmt::format("{} ({})", format_bytes(double(*p.peak_rss_bytes)), t["status"].get<std::string>())
+                   : p.error);
+    if (!p.peak_rss_bytes && !p.over_budget) {
+      r.predicted = false;  // the runs alone decide, from the estimator's bound down
+      fmt::print(stderr, "fit: {}{}: no prediction at batch {} ({}); searching by runs alone\n", alloc,
+                 tech == "none" ? "" : " + " + tech, units * step, p.error);
     }
+    return fits;
+  };
+  // Peak RSS grows about linearly with the batch: after the bound's prediction, the next
+  // guess is where the line from setup's RSS through it meets the budget, then bisection.
+  std::optional<RssPrediction> at_bound;
+  if (r.predicted) {
+    if (predicted_fits(bound, &at_bound)) {
+      lo = bound;
+    } else {
+      hi = bound;
+      if (at_bound && at_bound->peak_rss_bytes && *at_bound->peak_rss_bytes > at_bound->baseline_rss_bytes &&
+          budget > at_bound->baseline_rss_bytes) {
+        const double per_unit = double(*at_bound->peak_rss_bytes - at_bound->baseline_rss_bytes) / bound;
+        const int guess = int(double(budget - at_bound->baseline_rss_bytes) / per_unit);
+        if (guess > lo && guess < hi) (predicted_fits(guess) ? lo : hi) = guess;
+        // Its neighbours next: the line is seldom off by more than a few units.
+        if (r.predicted && lo == guess && lo + 1 < hi) (predicted_fits(lo + 1) ? lo : hi) = lo + 1;
+        if (r.predicted && hi == guess && hi - 1 > lo) (predicted_fits(hi - 1) ? lo : hi) = hi - 1;
+      }
+      while (r.predicted && hi - lo > 1) {
+        const int mid = lo + (hi - lo) / 2;
+        (predicted_fits(mid) ? lo : hi) = mid;
+      }
+    }
+  }
+  if (r.predicted) r.predicted_batch = lo * step;
+
+  // (3) Confirm by runs: ok is the largest batch that trained, fail the smallest above it that did not.
+  auto trains = [&](int units) {
+    RunStatus status = RunStatus::crash;
+    const RunOptions b = at(units);
+    nlohmann::json record = run_one({record_name(b), b}, probe, 0, work_dir, &status);
+    ++r.runs_made;
+    if (status == RunStatus::interrupted) throw std::runtime_error("interrupted");
+    nlohmann::json t = {{"batch", units * step}, {"kind", "run"}, {"status", to_string(status)}};
+    if (record.contains("reason")) t["reason"] = record["reason"];
+    if (record.contains("peak_rss_bytes")) t["peak_rss_bytes"] = record["peak_rss_bytes"];
+    r.tries.push_back(t);
+    fmt::print(stderr, "  batch {}: run {}{}\n", units * step, to_string(status),
+               status == RunStatus::ok
+                   ? fmt::format(", peak RSS {}", format_bytes(record["peak_rss_bytes"].get<double>()))
+                   : " (" + record.value("reason", "") + ")");
+    outcome[units] = {to_string(status), record.value("reason", "")};
+    if (status == RunStatus::ok && units * step > r.max_batch) r.max_batch = units * step, r.record = record;
+    r.runs.push_back(std::move(record));
     return status == RunStatus::ok;
   };
-  if (bound == 0 || try_batch(bound)) return r;
-  // lo fits (0: nothing yet), hi does not; stop at 10% resolution, which is what a user picks a batch by.
-  int lo = 0, hi = bound;
-  while (hi - lo > step && !(lo > 0 && hi - lo <= lo / 10)) {
-    const int mid = std::max(step, (lo + (hi - lo) / 2) / step * step);
-    if (mid <= lo || mid >= hi) break;
-    (try_batch(mid) ? lo : hi) = mid;
+  int ok = 0, fail = 0;
+  if (bound == 0) {
+    refused(1);
+    fail = 1;
+  } else {
+    const int first = r.predicted ? std::max(1, lo) : bound;
+    (trains(first) ? ok : fail) = first;
+  }
+  // Up from a batch that trained, the stride doubling, until one does not.
+  for (int stride = 1; ok > 0 && fail == 0; stride *= 2) {
+    const int next = ok + stride;
+    if (next * step > max_batch) break;  // --max-batch trained: nothing above it to try
+    if (next > bound) {
+      refused(next);
+      fail = next;
+    } else {
+      (trains(next) ? ok : fail) = next;
+    }
+  }
+  // Down from a batch that did not, the same way: the prediction is seldom far off.
+  for (int stride = 1; ok == 0 && fail - stride >= 1; stride *= 2) {
+    const int next = fail - stride;
+    (trains(next) ? ok : fail) = next;
+  }
+  // Then between the two: to the batch, or to 10% of it, which is what a user picks a batch by.
+  while (fail - ok > 1 && !(ok > 0 && 10 * (fail - ok) <= ok)) {
+    const int mid = ok + (fail - ok) / 2;
+    (trains(mid) ? ok : fail) = mid;
+  }
+  r.max_batch = ok * step;
+  if (fail > 0) {
+    r.failed_batch = fail * step;
+    std::tie(r.failed_status, r.failed_reason) = outcome[fail];
   }
   return r;
 }
@@ -94,7 +212,7 @@ Command add_fit(CLI::App& app) {
   auto budget = std::make_shared<std::string>();
   auto allocs = std::make_shared<std::vector<std::string>>();
   auto techs = std::make_shared<std::vector<std::string>>();
-  auto steps = std::make_shared<int>(2);
+  auto steps = std::make_shared<int>(1);
   auto max_batch = std::make_shared<int>(4096);
   auto out = std::make_shared<std::string>();
   c->add_option("--budget", *budget, std::string("memory budget, e.g. 1GiB or 512MiB (") + kSizeForms + ")")
@@ -160,17 +278,24 @@ Command add_fit(CLI::App& app) {
     const WorkDir work("fit");  // removed however the search ends
     install_interrupt_handler();
     std::vector<FitResult> results;
-    fmt::print("{:<28} {:>8} {:>10} {:>10} {:>11} {:>7}\n", "strategy", "batch", "step ms", "samples/s", "peak RSS",
-               "probes");
+    const std::string head = fmt::format("{:<26} {:>6} {:>9} {:>22} {:>9} {:>9} {:>9} {:>5}", "strategy", "batch",
+                                         "predicted", "next above", "step ms", "samples/s", "peak MiB", "runs");
+    fmt::print("{}\n", head);
+    std::fflush(stdout);
     for (const auto& [a, t] : combos) {
-      FitResult r = fit_one(base, a, t, probe, *max_batch, work.path());
       const std::string label = t == "none" ? a : fmt::format("{} + {}", a, t);
+      fmt::print(stderr, "fit: {} ...\n", label);
+      FitResult r = fit_one(base, a, t, probe, *max_batch, work.path());
+      const std::string predicted = r.predicted ? std::to_string(r.predicted_batch) : "-";
+      const std::string above =
+          r.failed_batch > 0 ? fmt::format("{} {}", r.failed_batch, r.failed_status) : "(--max-batch)";
       if (r.max_batch == 0)
-        fmt::print("{:<28} {:>8} {:>10} {:>10} {:>11} {:>7}\n", label, "-", "-", "-", "-", r.probes);
+        fmt::print("{:<26} {:>6} {:>9} {:>22} {:>9} {:>9} {:>9} {:>5}\n", label, "-", predicted, above, "-", "-", "-",
+                   r.runs_made);
       else
-        fmt::print("{:<28} {:>8} {:>10.1f} {:>10.1f} {:>7.0f} MiB {:>7}\n", label, r.max_batch,
+        fmt::print("{:<26} {:>6} {:>9} {:>22} {:>9.1f} {:>9.1f} {:>9.1f} {:>5}\n", label, r.max_batch, predicted, above,
                    r.record["step_ms"].get<double>(), r.record["samples_per_s"].get<double>(),
-                   r.record["peak_rss_bytes"].get<double>() / 1048576.0, r.probes);
+                   r.record["peak_rss_bytes"].get<double>() / 1048576.0, r.runs_made);
       std::fflush(stdout);
       results.push_back(std::move(r));
     }
@@ -180,20 +305,22 @@ Command add_fit(CLI::App& app) {
                           {"image", model.input.h},
                           {"steps", *steps},
                           {"results", nlohmann::json::array()}};
-    std::vector<nlohmann::json> records;
+    std::vector<nlohmann::json> records;  // every run of the search, the confirmations among them
     const FitResult* fastest = nullptr;
     for (const auto& r : results) {
-      nlohmann::json entry = {{"alloc", r.alloc}, {"tech", r.tech}, {"max_batch", r.max_batch}, {"probes", r.probes}};
+      nlohmann::json entry = {{"alloc", r.alloc},    {"tech", r.tech},   {"max_batch", r.max_batch},
+                              {"runs", r.runs_made}, {"tries", r.tries}, {"confirmed", r.failed_batch > 0}};
+      if (r.predicted) entry["predicted_batch"] = r.predicted_batch;
       if (r.failed_batch > 0)
         entry["failed"] = {{"batch", r.failed_batch}, {"status", r.failed_status}, {"reason", r.failed_reason}};
       if (r.max_batch > 0) {
         entry["step_ms"] = r.record["step_ms"];
         entry["samples_per_s"] = r.record["samples_per_s"];
         entry["peak_rss_bytes"] = r.record["peak_rss_bytes"];
-        records.push_back(r.record);
         if (!fastest || r.record["samples_per_s"].get<double>() > fastest->record["samples_per_s"].get<double>())
           fastest = &r;
       }
+      records.insert(records.end(), r.runs.begin(), r.runs.end());
       fit["results"].push_back(entry);
     }
     if (fastest) {
@@ -208,6 +335,11 @@ Command add_fit(CLI::App& app) {
     } else {
       fmt::print("nothing fits: not even batch 1 trains within {}\n", *budget);
     }
+    fmt::print(
+        "batch: the largest that trained {} steps under the budget; next above: the next batch tried, "
+        "which did not (oom under the budget, or refused by the estimator); predicted: the largest whose "
+        "replayed peak RSS is within the budget\n",
+        *steps);
     nlohmann::json context = machine_context();
     context["command_line"] = command_line_text();
     nlohmann::json document = results_document(records, context);

@@ -16,6 +16,7 @@
 #include "benches/cli/commands.h"
 #include "benches/cli/machine.h"
 #include "benches/cli/preflight.h"
+#include "benches/cli/predict.h"
 #include "benches/cli/preload.h"
 #include "benches/cli/record.h"
 #include "benches/cli/schema.h"
@@ -70,6 +71,8 @@ nlohmann::json aggregate(const std::string& cell, const std::vector<const nlohma
         a["error_message"] = a["reason"];
         break;
       }
+    for (const char* key : {"predicted_peak_rss_bytes", "predicted_rss_note", "prediction_seconds"})
+      if (repeats.front()->contains(key)) a[key] = (*repeats.front())[key];  // what was foreseen, beside the failure
     return a;
   }
   a["status"] = "ok";
@@ -126,6 +129,9 @@ nlohmann::json aggregate(const std::string& cell, const std::vector<const nlohma
         "the repeats disagree: their medians run from {:.1f} to {:.1f} ms ({:.2f} x, above {:.2f} x) "
         "with no disturbance measured",
         *fastest, *slowest, *slowest / *fastest, kMaxRepeatSpread);
+  if (a.contains("predicted_peak_rss_bytes") && a.contains("peak_rss_bytes") && a["peak_rss_bytes"].get<double>() > 0)
+    a["prediction_error"] = (a["predicted_peak_rss_bytes"].get<double>() - a["peak_rss_bytes"].get<double>()) /
+                            a["peak_rss_bytes"].get<double>();
   a["unstable"] = !unstable.empty();
   if (!unstable.empty()) a["unstable_reason"] = unstable;
   return a;
@@ -230,19 +236,52 @@ std::vector<nlohmann::json> with_aggregates(const std::vector<nlohmann::json>& i
   return all;
 }
 
+namespace {
+
+// Why the cell is not to be started, or empty: the estimator's peak live bytes are a
+// floor, so a cell above its budget or above what the machine has free cannot fit.
+// Throws what the configuration's check throws.
+std::string refusal_for(const Cell& cell, const SuiteConfig& config) {
+  const MemoryNeed need = memory_need(cell.options, build_model(model_spec(cell.options)));
+  if (config.budget_bytes && need.peak_live_bytes > *config.budget_bytes)
+    return fmt::format("predicted peak live {:.1f} MiB exceeds the budget of {:.1f} MiB",
+                       double(need.peak_live_bytes) / 1048576.0, double(*config.budget_bytes) / 1048576.0);
+  return memory_shortfall(need, available_memory_bytes());
+}
+
+}  // namespace
+
+nlohmann::json predicted_fields(const Cell& cell, const SuiteConfig& config) {
+  std::string refusal;
+  try {
+    refusal = refusal_for(cell, config);
+  } catch (const std::exception& e) {
+    refusal = e.what();
+  }
+  if (!refusal.empty()) return {{"predicted_rss_note", "not predicted: " + refusal}};
+  RunOptions o = cell.options;
+  o.steps = config.steps;
+  Limits limits;
+  // The budget bounds the run's cgroup charge, which is not its VmHWM (pages of shared
+  // libraries are charged elsewhere): the child gets a quarter more, to give a figure
+  // for a cell near the budget, and is stopped above that.
+  if (config.budget_bytes) limits.memory_bytes = *config.budget_bytes + *config.budget_bytes / 4;
+  limits.timeout_s = config.timeout_s;
+  const RssPrediction p = predict_peak_rss(o, config.warmup + config.steps, limits);
+  nlohmann::json fields = {{"prediction_seconds", p.seconds}};
+  if (p.peak_rss_bytes) fields["predicted_peak_rss_bytes"] = *p.peak_rss_bytes;
+  if (const std::string note = p.peak_rss_bytes ? p.caveat : p.error; !note.empty())
+    fields["predicted_rss_note"] = note;
+  return fields;
+}
+
 nlohmann::json run_one(const Cell& cell, const SuiteConfig& config, int repeat, const std::string& work_dir,
                        RunStatus* status_out) {
   nlohmann::json record;
   const std::string json_path = work_dir + "/run.json", err_path = work_dir + "/run.err";
-  // What the estimator already knows cannot fit is not started: its peak live bytes are a floor.
   std::string refusal;
   try {
-    const MemoryNeed need = memory_need(cell.options, build_model(model_spec(cell.options)));
-    if (config.budget_bytes && need.peak_live_bytes > *config.budget_bytes)
-      refusal = fmt::format("predicted peak live {:.1f} MiB exceeds the budget of {:.1f} MiB",
-                            double(need.peak_live_bytes) / 1048576.0, double(*config.budget_bytes) / 1048576.0);
-    else
-      refusal = memory_shortfall(need, available_memory_bytes());
+    refusal = refusal_for(cell, config);
   } catch (const std::exception& e) {
     record = failure_record(cell, RunStatus::crash, e.what());
   }
@@ -305,6 +344,14 @@ int run_suite(const SuiteConfig& config, const SuiteRunOptions& run) {
     return nullptr;
   };
   auto done = [&](const std::string& cell, int repeat) { return kept(cell, repeat) != nullptr; };
+  // Each cell's prediction, made before its first run; a resumed file's are kept.
+  std::map<std::string, nlohmann::json> predictions;
+  for (const auto& r : iterations)
+    if (r.contains("prediction_seconds") || r.contains("predicted_rss_note")) {
+      nlohmann::json& fields = predictions[r["run_name"].get<std::string>()];
+      for (const char* key : {"predicted_peak_rss_bytes", "predicted_rss_note", "prediction_seconds"})
+        if (r.contains(key)) fields[key] = r[key];
+    }
   std::map<std::string, int> reruns;  // re-runs each cell has taken, those of an earlier session included
   for (const auto& r : iterations)
     if (superseded(r)) ++reruns[r["run_name"].get<std::string>()];
@@ -370,8 +417,10 @@ int run_suite(const SuiteConfig& config, const SuiteRunOptions& run) {
     const std::string label =
         fmt::format("{} #{}{}", cell.name, rep + 1, attempt > 0 ? fmt::format(" (re-run {})", attempt) : "");
     progress.begin(label, unstable_cells());
+    if (config.predict && !predictions.count(cell.name)) predictions[cell.name] = predicted_fields(cell, config);
     RunStatus status = RunStatus::crash;
     nlohmann::json record = run_one(cell, config, rep, work_dir, &status);
+    if (config.predict) record.update(predictions[cell.name]);
     std::string shown =
         status == RunStatus::ok ? "ok" : std::string(to_string(status)) + " (" + record.value("reason", "") + ")";
     if (record.value("disturbed", false)) shown += " but disturbed: " + record.value("disturbed_reason", "");

@@ -26,6 +26,11 @@ int run_suite(const SuiteConfig& config, const SuiteRunOptions& options);
 nlohmann::json run_one(const Cell& cell, const SuiteConfig& config, int repeat, const std::string& work_dir,
                        RunStatus* status);
 
+// The cell's peak RSS predicted before it runs (predict.h), under the suite's budget,
+// as record fields: predicted_peak_rss_bytes when there is a figure, predicted_rss_note
+// with what it cannot see or why there is none, prediction_seconds.
+nlohmann::json predicted_fields(const Cell& cell, const SuiteConfig& config);
+
 // The iteration records followed by one median record per cell; superseded runs
 // (disturbed, then re-run) stay in the list and out of the medians.
 std::vector<nlohmann::json> with_aggregates(const std::vector<nlohmann::json>& iterations);

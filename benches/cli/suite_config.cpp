@@ -214,7 +214,7 @@ SuiteConfig parse_config_text(const std::string& text, const std::string& source
 
 SuiteConfig parse_config(const nlohmann::json& config, const std::string& source) {
   const Where top{source, ""};
-  check_keys(config, {"repeats", "steps", "warmup", "budget", "timeout", "max_reruns", "matrix"}, top);
+  check_keys(config, {"repeats", "steps", "warmup", "budget", "timeout", "max_reruns", "predict", "matrix"}, top);
   SuiteConfig s;
   s.source = source;
   s.as_json = config;
@@ -223,6 +223,11 @@ SuiteConfig parse_config(const nlohmann::json& config, const std::string& source
   if (config.contains("warmup")) s.warmup = positive(config["warmup"], top.at("warmup"), 0, 1000);
   if (config.contains("max_reruns")) s.max_reruns = positive(config["max_reruns"], top.at("max_reruns"), 0, 100);
   if (config.contains("timeout")) s.timeout_s = positive(config["timeout"], top.at("timeout"), 1, 7 * 24 * 3600);
+  if (config.contains("predict")) {
+    if (!config["predict"].is_boolean())
+      throw top.at("predict").fail("expected true or false, got " + config["predict"].dump());
+    s.predict = config["predict"].get<bool>();
+  }
   if (config.contains("budget")) {
     const auto& b = config["budget"];
     if (b.is_number_integer() && b.get<long long>() > 0)

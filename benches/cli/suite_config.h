@@ -9,6 +9,7 @@
 //   budget = "2GiB"        # optional memory budget per run
 //   timeout = 300          # seconds per run
 //   max_reruns = 2         # re-runs per cell of runs disturbed by other load
+//   predict = true         # predict each cell's peak RSS before its first run (predict.h)
 //   [[matrix]]
 //   models = ["vgg-mini"]
 //   batches = [64]
@@ -40,7 +41,8 @@ struct SuiteConfig {
   int warmup = 2;
   std::optional<std::size_t> budget_bytes;
   double timeout_s = 300;
-  int max_reruns = 2;  // runs a cell may take beyond its repeats, re-running disturbed ones
+  int max_reruns = 2;   // runs a cell may take beyond its repeats, re-running disturbed ones
+  bool predict = true;  // each cell's peak RSS predicted once, before its first run
   std::vector<Cell> cells;
   nlohmann::json as_json;  // the configuration as read, for the results file
 };

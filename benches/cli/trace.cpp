@@ -71,10 +71,13 @@ std::vector<StepBuffer> step_buffers(const Trace& trace) {
   std::vector<StepBuffer> buffers;
   std::unordered_map<std::uint32_t, std::size_t> open;  // id -> its buffer
   std::uint64_t clock = 0;
+  Phase phase = Phase::forward;
   for (const TraceEvent& e : trace.step) {
-    if (e.op == TraceEvent::Op::allocate) {
+    if (e.op == TraceEvent::Op::phase) {
+      phase = e.phase;
+    } else if (e.op == TraceEvent::Op::allocate) {
       open[e.id] = buffers.size();
-      buffers.push_back({e.request, clock++, 0});
+      buffers.push_back({e.request, clock++, 0, phase});
     } else if (e.op == TraceEvent::Op::deallocate) {
       const auto it = open.find(e.id);
       if (it == open.end()) continue;  // a setup buffer

@@ -141,6 +141,18 @@ def fit_findings(fit):
     if plain and plain[0]["max_batch"] and plain[0]["max_batch"] != top:
         lines.append(f"- That is {top / plain[0]['max_batch']:.2f}× the batch glibc malloc alone reaches "
                      f"({plain[0]['max_batch']}).")
+    confirmed = [e for e in entries if e.get("confirmed")]
+    if confirmed:
+        lines.append(f"- **Confirmed by runs**: {len(confirmed)} of {len(entries)} answers; each trained at its batch "
+                     "and the next batch tried above it did not fit ("
+                     + ", ".join(f"{label(e)} {e['max_batch']} → {e['failed']['batch']} {e['failed']['status']}"
+                                 for e in confirmed) + ").")
+    predicted = [e for e in entries if e.get("predicted_batch") is not None and e["max_batch"]]
+    if predicted:
+        exact = sum(1 for e in predicted if e["predicted_batch"] == e["max_batch"])
+        lines.append(f"- **Predicted before running** (peak RSS by replay): {exact} of {len(predicted)} exactly; "
+                     + ", ".join(f"{label(e)} {e['predicted_batch']} for {e['max_batch']}"
+                                 for e in predicted if e["predicted_batch"] != e["max_batch"]) + ".")
     none = [label(e) for e in entries if e["max_batch"] == 0]
     if none:
         lines.append(f"- Not even batch 1 fits with: {', '.join(none)}.")

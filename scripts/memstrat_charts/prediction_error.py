@@ -52,7 +52,9 @@ def main(argv=None):
                 continue
             config = dict(cell.config)
             config.pop("alloc", None)
-            key = tuple(estimate_args(config))
+            # The run's own step count, warm-up included: glibc's heap grows over steps.
+            steps = int(cell.get("iterations") or 0) + int(cell.get("warmup_steps") or 0)
+            key = tuple(estimate_args(config) + (["--run-steps", str(steps)] if steps else []))
             groups.setdefault(key, []).append(cell)
         rows = []
         for n, (key, cells) in enumerate(groups.items(), 1):
