@@ -108,10 +108,10 @@ FitResult fit_one(const RunOptions& base, const std::string& alloc, const std::s
     if (p.peak_rss_bytes) t["predicted_peak_rss_bytes"] = *p.peak_rss_bytes;
     if (!p.error.empty()) t["reason"] = p.error;
     r.tries.push_back(t);
-    fmt::print(stderr, "  batch {}: predicted {}\n", units * step,
-               p.peak_rss_bytes
-                   ? fmt::format("{} ({})", format_bytes(double(*p.peak_rss_bytes)), t["status"].get<std::string>())
-                   : p.error);
+    fmt::print(stderr, "  batch {}: {}\n", units * step,
+               p.peak_rss_bytes ? fmt::format("predicted {} ({})", format_bytes(double(*p.peak_rss_bytes)),
+                                              t["status"].get<std::string>())
+                                : p.error);
     if (!p.peak_rss_bytes && !p.over_budget) {
       r.predicted = false;  // the runs alone decide, from the estimator's bound down
       fmt::print(stderr, "fit: {}{}: no prediction at batch {} ({}); searching by runs alone\n", alloc,
