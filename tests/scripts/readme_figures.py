@@ -33,6 +33,7 @@ D = "results/suites/deepconv-pool-vm-2026-12-03.json"  # results/configs/deepcon
 P = "results/predict/vm-2026-12-03.json"  # scripts/prediction_error on F
 R = "results/suites/recompute-vm-2026-12-02.json"  # results/configs/recompute.toml
 FIT = "results/fit-vm-2026-12-02.json"
+PO = "results/suites/planned-overhead-vm-2026-12-03.json"  # results/configs/planned-overhead.toml
 FIT224 = "results/fit-vm-2026-12-03.json"  # vgg16 at 224x224 within 3 GiB
 O = "results/suites/offload-vm-2026-12-02.json"  # results/configs/offload.toml
 GEMM = "results/micro/gemm-vm-2026-12-02.json"  # memstrat-micro, OpenBLAS's own kernel choice
@@ -59,6 +60,18 @@ CLAIMS = [
     ("fit", FIT, "malloc+accum:4", "max_batch"),
     ("fit", FIT, "malloc+bf16", "max_batch"),
     ("fit", FIT, "malloc+recompute", "max_batch"),
+    ("num", PO, "vgg-mini/b64/planned/none", "overhead_ratio"),
+    ("num", PO, "vgg-mini/b64/pool/none", "overhead_ratio"),
+    ("num", PO, "vgg-mini/b64/malloc/none", "overhead_ratio"),
+    ("num", PO, "vgg-mini/b64/planned/accum:4", "overhead_ratio"),
+    ("num", PO, "vgg-mini/b64/pool/accum:4", "overhead_ratio"),
+    ("num", PO, "vgg-mini/b64/malloc/accum:4", "overhead_ratio"),
+    ("num", PO, "deepconv:16/b32/planned/none/c32", "overhead_ratio"),
+    ("num", PO, "deepconv:16/b32/pool/none/c32", "overhead_ratio"),
+    ("num", PO, "deepconv:16/b32/malloc/none/c32", "overhead_ratio"),
+    ("num", PO, "vgg16/b16/planned/none/i32", "overhead_ratio"),
+    ("num", PO, "vgg16/b16/malloc/none/i32", "overhead_ratio"),
+    ("num", PO, "vgg16/b16/pool/none/i32", "overhead_ratio"),
     ("fit", FIT224, "malloc+none", "max_batch"),
     ("fit", FIT224, "jemalloc+none", "max_batch"),
     ("fit", FIT224, "mimalloc+none", "max_batch"),
