@@ -45,7 +45,7 @@ def draw(results, out_dir):
             text += f", {failed['batch']} {failed.get('status', '?')}"
         if entry.get("step_ms") is not None:
             text += f" · {entry['step_ms']:.0f} ms/step"
-            text += f", {entry['samples_per_s']:.0f} samples/s" if entry.get("samples_per_s") else ""
+            text += f", {entry['samples_per_s']:.3g} samples/s" if entry.get("samples_per_s") else ""
         is_fastest = (entry["alloc"], entry.get("tech", "none"), entry["max_batch"]) == (
             fastest.get("alloc"), fastest.get("tech", "none"), fastest.get("max_batch"))
         if is_fastest:
