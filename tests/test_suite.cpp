@@ -108,7 +108,7 @@ TEST_CASE("over the budget: recorded oom, and the suite goes on", "[suite]") {
   // Under AddressSanitizer a run holds far more (shadow memory; malloc's quarantine keeps
   // freed blocks), so the budget and the batch scale up together: the same runs stay in and out.
   const std::string budget = memstrat::test::kSanitized ? "256MiB" : "64MiB";
-  const std::string over = memstrat::test::kSanitized ? "448" : "96";  // 242 MiB, 60.2 MiB live
+  const std::string over = memstrat::test::kSanitized ? "448" : "96";  // live: 242 MiB at 448, 60.2 MiB at 96
   write(dir.path("budget.json"), R"({"repeats": 1, "steps": 2, "warmup": 1, "budget": ")" + budget + R"(", "matrix": [
     {"models": ["vgg-mini"], "batches": [16], "allocators": ["malloc"]},
     {"models": ["vgg-mini"], "batches": [)" +

@@ -24,8 +24,7 @@ MIB = 1024.0 * 1024.0
 #   count: the figure as a whole number, thousands separated ("58,764")
 #   hl:    cell over other cell from their repeats' medians (scripts/compare's estimate, "0.96x")
 #   hl_range: that ratio's interval ("0.84-1.04x")
-#   pred:  the |error| of predicted peak RSS over the cells, from scripts/prediction_error's
-#          file or a suite's own predictions: key "median" or "worst" ("1.3%"),
+#   pred:  scripts/prediction_error's summary: key "median" or "worst" |error| ("1.3%"),
 #          "within" ("23 of 40 cells"); cell unused
 #   unstable: how many of the file's cells are flagged ("27 of the 40 cells"); cell and key unused
 F = "results/vm-2026-12-03-2.json"  # a clean clone's make bench (the default preset, 3 repeats)
@@ -137,11 +136,7 @@ def text(claim):
     if kind == "gflops":  # a memstrat-micro benchmark's GFLOP/s, whole
         return f"{next(b for b in _document(path)['benchmarks'] if b['name'] == cell)[key]:.0f} GFLOP/s"
     if kind == "pred":
-        document = _document(path)
-        if "rows" in document:  # scripts/prediction_error's file
-            errors = [abs(r["error"]) for r in document["rows"] if r["error"] is not None]
-        else:  # a suite's, predicted before each cell ran
-            errors = [abs(c["prediction_error"]) for c in _cells(path).values() if c.get("prediction_error") is not None]
+        errors = [abs(r["error"]) for r in _document(path)["rows"] if r["error"] is not None]
         if key == "within":
             return f"{sum(1 for e in errors if e <= 0.03)} of {len(errors)} cells"
         value = statistics.median(errors) if key == "median" else max(errors)
