@@ -24,12 +24,13 @@ MIB = 1024.0 * 1024.0
 #   count: the figure as a whole number, thousands separated ("58,764")
 #   hl:    cell over other cell from their repeats' medians (scripts/compare's estimate, "0.96x")
 #   hl_range: that ratio's interval ("0.84-1.04x")
-#   pred:  scripts/prediction_error's summary: key "median" or "worst" |error| ("1.3%"),
+#   pred:  the |error| of predicted peak RSS over the cells, from scripts/prediction_error's
+#          file or a suite's own predictions: key "median" or "worst" ("1.3%"),
 #          "within" ("23 of 40 cells"); cell unused
+#   predcost: a suite's prediction_seconds over wall_s, median over its runs ("0.46"); cell unused
 #   unstable: how many of the file's cells are flagged ("27 of the 40 cells"); cell and key unused
-F = "results/vm-2026-12-03-2.json"  # a clean clone's make bench (the default preset, 3 repeats)
+F = "results/vm-2026-12-05.json"  # the default preset, 3 repeats, each cell predicted before it ran
 D = "results/suites/deepconv-pool-vm-2026-12-03.json"  # results/configs/deepconv-pool.toml
-P = "results/predict/vm-2026-12-03.json"  # scripts/prediction_error on F
 R = "results/suites/recompute-vm-2026-12-02.json"  # results/configs/recompute.toml
 FIT = "results/fit-vm-2026-12-02.json"
 PO = "results/suites/planned-overhead-vm-2026-12-03.json"  # results/configs/planned-overhead.toml
@@ -99,6 +100,7 @@ CLAIMS = [
     ("mib", F, "deepconv:16/b32/malloc/recompute/c32", "peak_rss_bytes"),
     ("mib", F, "deepconv:16/b32/malloc/offload/c32", "peak_rss_bytes"),
     ("unstable", F, None, None),
+    ("mib", "results/vm-2026-12-03-2.json", "vgg-mini/b64/malloc/none", "peak_rss_bytes"),
     ("ms", D, "deepconv:16/b32/pool/none/c32", "step_ms"),
     ("ms", D, "deepconv:16/b32/malloc/none/c32", "step_ms"),
     ("hl", D, "deepconv:16/b32/pool/none/c32", "step_ms_repeats", "deepconv:16/b32/malloc/none/c32"),
@@ -107,9 +109,10 @@ CLAIMS = [
     ("hl_range", D, "deepconv:16/b32/pool/recompute/c32", "step_ms_repeats", "deepconv:16/b32/pool/none/c32"),
     ("count", D, "deepconv:16/b32/pool/none/c32", "minor_faults"),
     ("count", D, "deepconv:16/b32/malloc/none/c32", "minor_faults"),
-    ("pred", P, None, "median"),
-    ("pred", P, None, "worst"),
-    ("pred", P, None, "within"),
+    ("pred", F, None, "median"),
+    ("pred", F, None, "worst"),
+    ("pred", F, None, "within"),
+    ("predcost", F, None, None),
 ]
 
 
@@ -136,11 +139,19 @@ def text(claim):
     if kind == "gflops":  # a memstrat-micro benchmark's GFLOP/s, whole
         return f"{next(b for b in _document(path)['benchmarks'] if b['name'] == cell)[key]:.0f} GFLOP/s"
     if kind == "pred":
-        errors = [abs(r["error"]) for r in _document(path)["rows"] if r["error"] is not None]
+        document = _document(path)
+        if "rows" in document:  # scripts/prediction_error's file
+            errors = [abs(r["error"]) for r in document["rows"] if r["error"] is not None]
+        else:  # a suite's, predicted before each cell ran
+            errors = [abs(c["prediction_error"]) for c in _cells(path).values() if c.get("prediction_error") is not None]
         if key == "within":
             return f"{sum(1 for e in errors if e <= 0.03)} of {len(errors)} cells"
         value = statistics.median(errors) if key == "median" else max(errors)
         return f"{100 * value:.1f}%"
+    if kind == "predcost":  # a suite's prediction time over its runs' wall time, median over the runs
+        runs = [r for r in _document(path)["benchmarks"] if r.get("run_type") == "iteration"
+                and not r.get("superseded") and "prediction_seconds" in r and r.get("wall_s")]
+        return f"{statistics.median(r['prediction_seconds'] / r['wall_s'] for r in runs):.2f}"
     if kind == "unstable":
         cells = _cells(path).values()
         return f"{sum(1 for c in cells if c.get('unstable'))} of the {len(cells)} cells"
