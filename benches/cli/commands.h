@@ -4,6 +4,8 @@
 
 #include <CLI/CLI.hpp>
 #include <functional>
+#include <string>
+#include <vector>
 #include <nlohmann/json.hpp>
 
 #include "benches/cli/session.h"
@@ -21,6 +23,9 @@ Command add_hwinfo(CLI::App& app);
 Command add_suite(CLI::App& app);
 Command add_fit(CLI::App& app);
 Command add_trace(CLI::App& app);
+Command add_exec(CLI::App& app);
+// The words after `memstrat exec ... --`, split off before the options are parsed.
+void set_exec_command(std::vector<std::string> words);
 
 // Shared by the commands that report an estimate.
 Estimate estimate_for(const RunOptions& options);

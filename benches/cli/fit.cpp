@@ -265,10 +265,7 @@ Command add_fit(CLI::App& app) {
     std::string path = *out;
     if (path.empty()) {
       std::filesystem::create_directories("results");
-      char date[32];
-      const std::time_t now = std::time(nullptr);
-      std::strftime(date, sizeof date, "%Y-%m-%d", std::localtime(&now));
-      path = "results/fit-" + host_name() + "-" + date + ".json";
+      path = "results/fit-" + host_name() + "-" + today() + ".json";
     }
     check_output_path(path, "results file");  // before the first probe, not after the last
     const Model model = build_model(model_spec(base));

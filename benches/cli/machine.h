@@ -14,6 +14,8 @@ namespace memstrat::cli {
 // build stamp (git_revision; git_dirty true, false, or null when unknown).
 nlohmann::json machine_context();
 std::string host_name();
+// The local date, 2026-12-06: results files are named by it.
+std::string today();
 
 // The number a /proc or /sys file starts with; none when the file is absent or
 // holds no number (a cgroup's "max" reads as none: no limit).

@@ -43,6 +43,7 @@ int main(int argc, char** argv) {
   add(memstrat::cli::add_suite);
   add(memstrat::cli::add_run);
   add(memstrat::cli::add_fit);
+  add(memstrat::cli::add_exec);
   add(memstrat::cli::add_estimate);
   add(memstrat::cli::add_trace);
   add(memstrat::cli::add_hwinfo);
@@ -78,8 +79,18 @@ int main(int argc, char** argv) {
                  known.c_str());
     return 2;
   }
+  // `memstrat exec [options] -- CMD ARGS...`: the words after "--" are the command's,
+  // every one of them, and CLI11 never sees them.
+  int parsed = argc;
+  if (argc > 1 && std::string(argv[1]) == "exec")
+    for (int i = 2; i < argc; ++i)
+      if (std::string(argv[i]) == "--") {
+        memstrat::cli::set_exec_command(std::vector<std::string>(argv + i + 1, argv + argc));
+        parsed = i;
+        break;
+      }
   try {
-    app.parse(argc, argv);
+    app.parse(parsed, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }

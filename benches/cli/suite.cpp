@@ -30,14 +30,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string today() {
-  char date[32];
-  const std::time_t now = std::time(nullptr);
-  std::strftime(date, sizeof date, "%Y-%m-%d", std::localtime(&now));
-  return date;
-}
-
 bool superseded(const nlohmann::json& r) { return r.value("superseded", false); }
+
+void add_step_figures(nlohmann::json& a, const std::vector<const nlohmann::json*>& ok, int reruns);
 
 // The median of a numeric figure over the ok repeats, for every figure they all have.
 nlohmann::json aggregate(const std::string& cell, const std::vector<const nlohmann::json*>& runs) {
@@ -97,8 +92,20 @@ nlohmann::json aggregate(const std::string& cell, const std::vector<const nlohma
     else
       a[key] = n % 2 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
   }
-  // The cell's time is the median of its repeats' medians: the repeats, each its own
-  // process, are the independent measurements; its interval comes from them alone.
+  // A command that marks no steps (exec) has whole-process figures only.
+  const bool timed = std::all_of(ok.begin(), ok.end(), [](const nlohmann::json* r) {
+    return r->contains("step_ms") && r->contains("step_times_ms") && !(*r)["step_times_ms"].empty();
+  });
+  if (timed) add_step_figures(a, ok, reruns);
+  if (a.contains("predicted_peak_rss_bytes") && a.contains("peak_rss_bytes") && a["peak_rss_bytes"].get<double>() > 0)
+    a["prediction_error"] = (a["predicted_peak_rss_bytes"].get<double>() - a["peak_rss_bytes"].get<double>()) /
+                            a["peak_rss_bytes"].get<double>();
+  return a;
+}
+
+// The cell's time is the median of its repeats' medians: the repeats, each its own
+// process, are the independent measurements; its interval comes from them alone.
+void add_step_figures(nlohmann::json& a, const std::vector<const nlohmann::json*>& ok, int reruns) {
   std::vector<double> steps, per_repeat;
   int disturbed = 0;
   std::string disturbed_why;
@@ -114,10 +121,11 @@ nlohmann::json aggregate(const std::string& cell, const std::vector<const nlohma
   a["step_ms_ci_high"] = interval.high;
   a["step_ms_ci_level"] = interval.level;
   // Derived figures follow from the medians, not the median of each repeat's ratio.
-  a["samples_per_s"] = a["config"]["batch"].get<double>() / (a["step_ms"].get<double>() / 1e3);
+  if (a["config"].contains("batch"))
+    a["samples_per_s"] = a["config"]["batch"].get<double>() / (a["step_ms"].get<double>() / 1e3);
   a["step_ms_p10"] = steps[std::size_t(0.1 * double(steps.size() - 1))];
   a["step_ms_p90"] = steps[std::size_t(std::ceil(0.9 * double(steps.size() - 1)))];
-  a["losses"] = (*ok.front())["losses"];
+  if (ok.front()->contains("losses")) a["losses"] = (*ok.front())["losses"];
   a["disturbed_repeats"] = disturbed;
   const auto [fastest, slowest] = std::minmax_element(per_repeat.begin(), per_repeat.end());
   std::string unstable;
@@ -129,12 +137,8 @@ nlohmann::json aggregate(const std::string& cell, const std::vector<const nlohma
         "the repeats disagree: their medians run from {:.1f} to {:.1f} ms ({:.2f} x, above {:.2f} x) "
         "with no disturbance measured",
         *fastest, *slowest, *slowest / *fastest, kMaxRepeatSpread);
-  if (a.contains("predicted_peak_rss_bytes") && a.contains("peak_rss_bytes") && a["peak_rss_bytes"].get<double>() > 0)
-    a["prediction_error"] = (a["predicted_peak_rss_bytes"].get<double>() - a["peak_rss_bytes"].get<double>()) /
-                            a["peak_rss_bytes"].get<double>();
   a["unstable"] = !unstable.empty();
   if (!unstable.empty()) a["unstable_reason"] = unstable;
-  return a;
 }
 
 // One line on the terminal, redrawn: runs done of those planned, re-runs taken,

@@ -5,15 +5,18 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <ctime>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <set>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
@@ -136,8 +139,22 @@ std::string budget_enforcement() {
   return cg ? cg->kind() : "watchdog";
 }
 
+std::vector<int> process_tree(int root) {
+  std::vector<int> tree;
+  if (::kill(root, 0) != 0) return tree;
+  tree.push_back(root);
+  for (std::size_t i = 0; i < tree.size(); ++i) {
+    std::error_code ec;
+    for (const auto& task : std::filesystem::directory_iterator("/proc/" + std::to_string(tree[i]) + "/task", ec)) {
+      std::ifstream in(task.path() / "children");
+      for (int child; in >> child;) tree.push_back(child);
+    }
+  }
+  return tree;
+}
+
 Outcome supervise(const std::vector<std::string>& argv, const Limits& limits, const std::string& stdout_path,
-                  const std::string& stderr_path) {
+                  const std::string& stderr_path, const ChildSetup& setup) {
   Outcome outcome;
   std::unique_ptr<MemoryCgroup> cgroup;
   if (limits.memory_bytes) cgroup = MemoryCgroup::create(*limits.memory_bytes);
@@ -147,6 +164,19 @@ Outcome supervise(const std::vector<std::string>& argv, const Limits& limits, co
   std::vector<char*> args;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
+  // The child's environment: this one's, with the setup's variables put over it.
+  std::vector<std::string> env_text;
+  for (char** e = environ; *e != nullptr; ++e) {
+    const std::string entry = *e;
+    const std::string key = entry.substr(0, entry.find('=') + 1);
+    bool replaced = false;
+    for (const auto& mine : setup.env) replaced = replaced || mine.compare(0, key.size(), key) == 0;
+    if (!replaced) env_text.push_back(entry);
+  }
+  env_text.insert(env_text.end(), setup.env.begin(), setup.env.end());
+  std::vector<char*> envp;
+  for (auto& e : env_text) envp.push_back(e.data());
+  envp.push_back(nullptr);
   const std::string out = stdout_path.empty() ? "/dev/null" : stdout_path;
   const std::string err = stderr_path.empty() ? "/dev/null" : stderr_path;
   int go[2];
@@ -158,6 +188,9 @@ Outcome supervise(const std::vector<std::string>& argv, const Limits& limits, co
   if (::pipe2(go, O_CLOEXEC) != 0) return cannot_start();
 
   const auto start = std::chrono::steady_clock::now();
+  timespec start_time{};
+  ::clock_gettime(CLOCK_MONOTONIC, &start_time);
+  outcome.start_monotonic_ns = double(start_time.tv_sec) * 1e9 + double(start_time.tv_nsec);
   const pid_t pid = ::fork();
   if (pid < 0) {
     ::close(go[0]), ::close(go[1]);
@@ -174,7 +207,11 @@ Outcome supervise(const std::vector<std::string>& argv, const Limits& limits, co
     char byte;
     ::close(go[1]);
     if (::read(go[0], &byte, 1) != 1) ::_exit(126);  // the parent gave up
-    ::execv(args[0], args.data());
+    for (const int fd : setup.inherit_fds) ::fcntl(fd, F_SETFD, 0);
+    if (setup.search_path)
+      ::execvpe(args[0], args.data(), envp.data());
+    else
+      ::execve(args[0], args.data(), envp.data());
     const char message[] = "memstrat: error: cannot execute the run\n";
     if (::write(STDERR_FILENO, message, sizeof message - 1) < 0) ::_exit(127);
     ::_exit(127);
@@ -192,21 +229,34 @@ Outcome supervise(const std::vector<std::string>& argv, const Limits& limits, co
 
   int status = 0;
   std::string killed_for;
+  struct rusage usage {};
+  std::set<int> seen;
+  auto next_sample = start;
   for (;;) {
-    const pid_t done = ::waitpid(pid, &status, WNOHANG);
+    const pid_t done = ::wait4(pid, &status, WNOHANG, &usage);
     if (done == pid) break;
     if (done < 0 && errno != EINTR) break;
-    const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    const auto now = std::chrono::steady_clock::now();
+    const double elapsed = std::chrono::duration<double>(now - start).count();
+    std::size_t tree_rss = 0;
+    if (setup.sample_ms > 0 && now >= next_sample) {
+      next_sample = now + std::chrono::microseconds(long(setup.sample_ms * 1000));
+      const std::vector<int> tree = process_tree(pid);
+      for (const int p : tree) tree_rss += rss_of(p), seen.insert(p);
+      outcome.timeline.push_back({elapsed * 1000.0, tree_rss, int(tree.size())});
+      outcome.tree_peak_rss_bytes = std::max(outcome.tree_peak_rss_bytes, tree_rss);
+    }
     if (killed_for.empty()) {
       if (stop_requested) {
         killed_for = "interrupted";
       } else if (limits.timeout_s > 0 && elapsed > limits.timeout_s) {
         killed_for = "timeout";
       } else if (limits.memory_bytes && !cgroup) {
-        const std::size_t rss = rss_of(pid);
+        const std::size_t rss = setup.sample_ms > 0 ? tree_rss : rss_of(pid);
         if (rss > *limits.memory_bytes) {
           killed_for = "oom";
-          outcome.reason = "RSS " + mib(rss) + " passed the budget of " + mib(*limits.memory_bytes) + " (watchdog)";
+          outcome.reason = std::string(setup.sample_ms > 0 ? "the process tree's RSS " : "RSS ") + mib(rss) +
+                           " passed the budget of " + mib(*limits.memory_bytes) + " (watchdog)";
         }
       }
       if (!killed_for.empty()) ::kill(-pid, SIGKILL);
@@ -214,6 +264,13 @@ Outcome supervise(const std::vector<std::string>& argv, const Limits& limits, co
     std::this_thread::sleep_for(std::chrono::milliseconds(killed_for.empty() ? 5 : 1));
   }
   outcome.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  outcome.cpu_s = double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
+                  double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
+  outcome.minor_faults = usage.ru_minflt;
+  outcome.major_faults = usage.ru_majflt;
+  outcome.processes_seen = int(seen.size());
+  // The tree outlives its leader when a process it started does not die with it.
+  if (setup.sample_ms > 0) ::kill(-pid, SIGKILL);
   if (cgroup) outcome.cgroup_peak_bytes = cgroup->peak();
 
   if (WIFEXITED(status)) outcome.exit_code = WEXITSTATUS(status);
