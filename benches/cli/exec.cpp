@@ -306,12 +306,15 @@ nlohmann::json exec_once(const ExecCell& cell, const std::string& program, const
     if (kind == "end") ends[e.value("index", -1L)] = &e;
     if (kind == "bad_mark") notes.push_back("a step mark it could not read: '" + e.value("text", "") + "'");
   }
-  r["processes"] = std::max<int>(outcome.processes_seen, int(pids.size()));
-  if (children_reported > 0)
+  // A forked child that does not exec runs no probe constructor: the supervisor's
+  // samples of the process tree are what count it.
+  const int processes = std::max({outcome.processes_seen, int(pids.size()), children_reported + 1});
+  r["processes"] = processes;
+  if (processes > 1)
     notes.push_back(
         fmt::format("{} other process{} ran under the command: their memory is in tree_peak_rss_bytes, "
                     "not in peak_rss_bytes",
-                    children_reported, children_reported == 1 ? "" : "es"));
+                    processes - 1, processes == 2 ? "" : "es"));
 
   auto fail = [&r](const std::string& why) {
     r["status"] = "crash", r["reason"] = why, r["error_occurred"] = true, r["error_message"] = why;
@@ -389,7 +392,7 @@ nlohmann::json exec_once(const ExecCell& cell, const std::string& program, const
     notes.push_back("no step marks (MEMSTRAT_STEP_FD): whole-process figures only");
   }
   if (view != nullptr) {
-    // At the highest RSS the probe's thread saw in that step (or the run), else at its end.
+    // At the allocator's highest demand the probe's thread saw in that step (or the run), else at its end.
     const bool at_peak = view->value("peak_view_rss", 0LL) > 0;
     const long long reserved = view->value(at_peak ? "peak_reserved" : "reserved", -1LL),
                     allocated = view->value(at_peak ? "peak_allocated" : "allocated", -1LL);

@@ -158,22 +158,28 @@ void escape_into(char* out, std::size_t size, const char* text) {
   out[j] = '\0';
 }
 
-// The allocator's view at the highest RSS the reading thread saw (it looks every
-// 5 ms): over the current step, and over the whole run.
+// The allocator's view at its highest demand the reading thread saw (it looks every
+// 5 ms), over the current step and over the whole run: highest allocated bytes where
+// the allocator counts them, else highest reserved, else highest RSS. (At the highest
+// RSS would be wrong for a caching allocator: its RSS stays up after a free.)
 struct PeakView {
-  unsigned long long rss = 0;
+  unsigned long long rss = 0;  // at that moment; 0: not sampled yet
   View view;
 };
 PeakView step_view, run_view;
 
+long long demand(const View& v, unsigned long long rss) {
+  return v.allocated >= 0 ? v.allocated : v.reserved >= 0 ? v.reserved : (long long)rss;
+}
+
 void sample_view() {
   unsigned long long hwm = 0, rss = 0;
   read_memory(&hwm, &rss);
-  if (rss <= step_view.rss && rss <= run_view.rss) return;
   const View v = read_view();
+  const long long d = demand(v, rss);
   pthread_mutex_lock(&write_lock);
-  if (rss > step_view.rss) step_view = {rss, v};
-  if (rss > run_view.rss) run_view = {rss, v};
+  if (step_view.rss == 0 || d > demand(step_view.view, step_view.rss)) step_view = {rss, v};
+  if (run_view.rss == 0 || d > demand(run_view.view, run_view.rss)) run_view = {rss, v};
   pthread_mutex_unlock(&write_lock);
 }
 
@@ -192,58 +198,75 @@ void emit_memory(const char* event, long index, unsigned long long t_ns, const P
       v.allocated, v.source, p.rss, p.rss > 0 ? p.view.reserved : -1, p.rss > 0 ? p.view.allocated : -1);
 }
 
+// The step marks read so far and not yet a whole line; marks_lock is held while
+// marks are read and handled, by the reading thread and by the exit handler.
+char marks[4096];
+std::size_t marks_held = 0;
+pthread_mutex_t marks_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void handle_mark(char* line, unsigned long long t_read) {
+  char kind[16] = {0};
+  long index = -1;
+  unsigned long long t_mark = 0;
+  const int fields = std::sscanf(line, "%15s %ld %llu", kind, &index, &t_mark);
+  const unsigned long long t = fields >= 3 && t_mark > 0 ? t_mark : t_read;
+  if (fields >= 2 && std::strcmp(kind, "begin") == 0) {
+    unsigned long long hwm = 0, rss = 0;
+    read_memory(&hwm, &rss);
+    if (hwm > peak_before_resets) peak_before_resets = hwm;
+    reset_peak();
+    pthread_mutex_lock(&write_lock);
+    step_view = PeakView{};
+    pthread_mutex_unlock(&write_lock);
+    // hwm: the peak since the previous begin (the step before and the gap after it).
+    emit("{\"event\":\"begin\",\"pid\":%d,\"index\":%ld,\"t_ns\":%llu,\"rss\":%llu,\"hwm\":%llu}", int(getpid()), index,
+         t, rss, hwm);
+  } else if (fields >= 2 && std::strcmp(kind, "end") == 0) {
+    sample_view();
+    emit_memory("end", index, t, step_view);
+  } else {
+    char text[256];
+    escape_into(text, sizeof text, line);
+    emit("{\"event\":\"bad_mark\",\"pid\":%d,\"t_ns\":%llu,\"text\":\"%s\"}", int(getpid()), t_read, text);
+  }
+}
+
+// One read from the marks pipe, every whole line in it handled; returns what read
+// returned. Called with marks_lock held.
+ssize_t read_marks() {
+  const ssize_t n = read(step_fd, marks + marks_held, sizeof marks - 1 - marks_held);
+  if (n <= 0) return n;
+  const unsigned long long t_read = now_ns();
+  marks_held += std::size_t(n);
+  marks[marks_held] = '\0';
+  char* start = marks;
+  for (char* end; (end = std::strchr(start, '\n')) != nullptr; start = end + 1) {
+    *end = '\0';
+    handle_mark(start, t_read);
+  }
+  marks_held = std::size_t(marks + marks_held - start);
+  std::memmove(marks, start, marks_held);
+  if (marks_held >= sizeof marks - 1) marks_held = 0;  // a line longer than the buffer is dropped
+  return n;
+}
+
 // Reads the workload's step marks until the pipe closes, and samples the allocator's
 // view between them.
 void* read_steps(void*) {
-  char buffer[4096];
-  std::size_t held = 0;
   for (;;) {
     pollfd wait{step_fd, POLLIN, 0};
     const int ready = poll(&wait, 1, 5);
     sample_view();
     if (ready == 0 || (ready < 0 && errno == EINTR)) continue;
-    const ssize_t n = ready < 0 ? -1 : read(step_fd, buffer + held, sizeof buffer - 1 - held);
+    pthread_mutex_lock(&marks_lock);
+    const ssize_t n = ready < 0 || step_fd < 0 ? -1 : read_marks();
+    pthread_mutex_unlock(&marks_lock);
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      for (;;) {  // no more marks: the run's view is still sampled
-        poll(nullptr, 0, 5);
-        sample_view();
-      }
-    }
-    const unsigned long long t_read = now_ns();
-    held += std::size_t(n);
-    buffer[held] = '\0';
-    char* start = buffer;
-    for (char* end; (end = std::strchr(start, '\n')) != nullptr; start = end + 1) {
-      *end = '\0';
-      char kind[16] = {0};
-      long index = -1;
-      unsigned long long t_mark = 0;
-      const int fields = std::sscanf(start, "%15s %ld %llu", kind, &index, &t_mark);
-      const unsigned long long t = fields >= 3 && t_mark > 0 ? t_mark : t_read;
-      if (fields >= 2 && std::strcmp(kind, "begin") == 0) {
-        unsigned long long hwm = 0, rss = 0;
-        read_memory(&hwm, &rss);
-        if (hwm > peak_before_resets) peak_before_resets = hwm;
-        reset_peak();
-        pthread_mutex_lock(&write_lock);
-        step_view = PeakView{};
-        pthread_mutex_unlock(&write_lock);
-        // hwm: the peak since the previous begin (the step before and the gap after it).
-        emit("{\"event\":\"begin\",\"pid\":%d,\"index\":%ld,\"t_ns\":%llu,\"rss\":%llu,\"hwm\":%llu}", int(getpid()),
-             index, t, rss, hwm);
-      } else if (fields >= 2 && std::strcmp(kind, "end") == 0) {
-        sample_view();
-        emit_memory("end", index, t, step_view);
-      } else {
-        char text[256];
-        escape_into(text, sizeof text, start);
-        emit("{\"event\":\"bad_mark\",\"pid\":%d,\"t_ns\":%llu,\"text\":\"%s\"}", int(getpid()), t_read, text);
-      }
-    }
-    held = std::size_t(buffer + held - start);
-    std::memmove(buffer, start, held);
-    if (held >= sizeof buffer - 1) held = 0;  // a line longer than the buffer is dropped
+    if (n <= 0) break;
+  }
+  for (;;) {  // no more marks: the run's view is still sampled
+    poll(nullptr, 0, 5);
+    sample_view();
   }
 }
 
@@ -325,6 +348,14 @@ __attribute__((constructor)) void probe_start() {
 
 __attribute__((destructor)) void probe_exit() {
   if (out_fd < 0) return;
+  if (step_fd >= 0) {  // marks written just before exit that the thread has not read yet
+    pthread_mutex_lock(&marks_lock);
+    fcntl(step_fd, F_SETFL, fcntl(step_fd, F_GETFL) | O_NONBLOCK);
+    while (read_marks() > 0) {
+    }
+    step_fd = -1;
+    pthread_mutex_unlock(&marks_lock);
+  }
   emit_memory("exit", -1, now_ns(), run_view);
 }
 
