@@ -61,8 +61,8 @@ Exec exec(const memstrat::test::TempDir& dir, const std::string& options, const 
 
 TEST_CASE("exec: every allocator proven, in interleaved rounds, with step times and per-step peaks", "[exec]") {
   memstrat::test::TempDir dir;
-  const auto e = exec(dir, "--alloc malloc,jemalloc,mimalloc,tcmalloc --repeats 2 --batch 8", EXEC_WORKLOAD_dynamic,
-                      "steps 4 48");
+  const auto e =
+      exec(dir, "--alloc malloc,jemalloc,mimalloc,tcmalloc --repeats 2 --batch 8", EXEC_WORKLOAD_dynamic, "steps 4 48");
   INFO(e.cli.err);
   REQUIRE(e.cli.exit_code == 0);
   const auto runs = iterations(e.results);
@@ -197,8 +197,8 @@ TEST_CASE("exec: failures are recorded with their reason and the other runs go o
     }
   }
   SECTION("over the budget") {
-    const auto e = exec(dir, "--alloc malloc,jemalloc --repeats 1 --memory-budget 64MiB", EXEC_WORKLOAD_dynamic,
-                        "hog 400");
+    const auto e =
+        exec(dir, "--alloc malloc,jemalloc --repeats 1 --memory-budget 64MiB", EXEC_WORKLOAD_dynamic, "hog 400");
     CHECK(e.cli.exit_code == 3);
     const auto runs = iterations(e.results);
     REQUIRE(runs.size() == 2);
@@ -264,8 +264,8 @@ TEST_CASE("exec: a program nothing can be preloaded into is refused, with the re
     CHECK_THAT(iterations(e.results).at(0)["reason"].get<std::string>(), Catch::Contains("static binary"));
   }
   SECTION("a library that does not serve malloc") {
-    const auto e = exec(dir, "--alloc preload:/lib/x86_64-linux-gnu/libm.so.6 --repeats 1", EXEC_WORKLOAD_dynamic,
-                        "steps 1 1");
+    const auto e =
+        exec(dir, "--alloc preload:/lib/x86_64-linux-gnu/libm.so.6 --repeats 1", EXEC_WORKLOAD_dynamic, "steps 1 1");
     CHECK(e.cli.exit_code == 3);
     CHECK_THAT(iterations(e.results).at(0)["reason"].get<std::string>(),
                Catch::Contains("malloc was served by") && Catch::Contains("libc.so"));

@@ -139,7 +139,7 @@ std::string exec_allocator_library(const std::string& alloc) {
                       "can preload {} into a program",
                       alloc, kExecDefaultAllocs));
     if (name == "preload") {
-      const std::string path(option);
+      std::string path(option);
       if (path.empty()) throw SpecError("preload needs the library's path: preload:/path/to/libfoo.so");
       if (!fs::is_regular_file(path)) throw SpecError("preload:" + path + ": no such library");
       return path;
@@ -171,7 +171,7 @@ std::string resolve_program(const std::string& word) {
   const char* path_env = std::getenv("PATH");
   std::istringstream dirs(path_env != nullptr ? path_env : "/usr/local/bin:/usr/bin:/bin");
   for (std::string dir; std::getline(dirs, dir, ':');) {
-    const std::string candidate = (dir.empty() ? "." : dir) + "/" + word;
+    std::string candidate = (dir.empty() ? "." : dir) + "/" + word;
     if (fs::is_regular_file(candidate) && ::access(candidate.c_str(), X_OK) == 0) return candidate;
   }
   throw std::runtime_error("command not found: " + word + " (not in PATH)");
@@ -389,7 +389,7 @@ nlohmann::json exec_once(const ExecCell& cell, const std::string& program, const
     r["baseline_rss_bytes"] = begins[steps.front()]->value("rss", std::size_t(0));
     if (cell.batch > 0) r["samples_per_s"] = double(cell.batch) / (r["step_ms"].get<double>() / 1e3);
   } else if (start != nullptr) {
-    notes.push_back("no step marks (MEMSTRAT_STEP_FD): whole-process figures only");
+    notes.emplace_back("no step marks (MEMSTRAT_STEP_FD): whole-process figures only");
   }
   if (view != nullptr) {
     // At the allocator's highest demand the probe's thread saw in that step (or the run), else at its end.

@@ -68,7 +68,7 @@ RunOption whole(std::string_view key, std::string_view flags, std::string_view h
 // A name held in `member`; `choices` lists the values the flag takes (empty: any,
 // checked where it is used). In the record name as itself when `named`.
 RunOption name(std::string_view key, std::string_view flags, std::string_view help, OptionGroup group,
-               std::string RunOptions::*member, std::vector<std::string> choices, bool named) {
+               std::string RunOptions::*member, const std::vector<std::string>& choices, bool named) {
   RunOption o{key, flags, help, group, {}, {}, {}, {}, {}, {}};
   o.add = [=](CLI::App& app, RunOptions& options) {
     CLI::Option* added = app.add_option(std::string(flags), options.*member, std::string(help));

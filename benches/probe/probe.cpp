@@ -119,8 +119,8 @@ View read_view() {
     // glibc's empty heap here: the exec record then says which library served malloc).
     const struct mallinfo2 m = mallinfo2();
     v.source = "glibc mallinfo2 (arena + hblkhd, uordblks + hblkhd)";
-    v.reserved = (long long)(m.arena + m.hblkhd);
-    v.allocated = (long long)(m.uordblks + m.hblkhd);
+    v.reserved = (long long)m.arena + (long long)m.hblkhd;
+    v.allocated = (long long)m.uordblks + (long long)m.hblkhd;
   }
   return v;
 }

@@ -39,7 +39,7 @@ void mark(const char* kind, int index) {
 
 // MIB MiB from malloc, every page written: resident until freed.
 char* hold(long mib) {
-  const std::size_t bytes = std::size_t(mib) << 20;
+  const std::size_t bytes = std::size_t(mib > 0 ? mib : 1) << 20;
   auto* p = static_cast<char*>(std::malloc(bytes));
   if (p == nullptr) {
     std::fprintf(stderr, "exec-workload: out of memory\n");
