@@ -7,12 +7,16 @@ ifeq ($(CI),true)
 CMAKE_FLAGS += -DMEMSTRAT_WERROR=ON
 endif
 
-.PHONY: all setup build test test-asan fuzz lint bench charts clean
+.PHONY: all setup setup-torch build test test-asan fuzz lint bench charts clean
 
 all: build
 
 setup:
 	@scripts/setup.sh
+
+# Also Debian's PyTorch (python3-torch), for workloads/torch_train.py and its test.
+setup-torch:
+	@scripts/setup.sh --torch
 
 $(BUILD)/CMakeCache.txt: | setup
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS)

@@ -2,9 +2,22 @@
 # Installs the Debian packages memstrat needs to build, test and chart, and
 # for CI's sanitizer, fuzzing and lint runs (clang-14 with its runtimes).
 # Idempotent: when everything is present it only asks dpkg once and exits.
-# Usage: scripts/setup.sh            (what `make`, `make test`, `make bench` call)
-#        scripts/setup.sh --check    (report what is missing, install nothing)
+# Usage: scripts/setup.sh                  (what `make`, `make test`, `make bench` call)
+#        scripts/setup.sh --check          (report what is missing, install nothing)
+#        scripts/setup.sh --torch          (also PyTorch for workloads/torch_train.py:
+#                                           what `make setup-torch` and CI call)
+#        scripts/setup.sh --check --torch  (options combine, in any order)
 set -euo pipefail
+
+check=0
+torch=0
+for arg in "$@"; do
+  case "$arg" in
+    --check) check=1 ;;
+    --torch) torch=1 ;;
+    *) echo "setup: unknown option: $arg (usage: scripts/setup.sh [--check] [--torch])" >&2; exit 2 ;;
+  esac
+done
 
 PACKAGES=(
   build-essential cmake pkg-config time
@@ -15,6 +28,13 @@ PACKAGES=(
   libbenchmark-tools python3-scipy
   clang-14 libclang-rt-14-dev libomp-14-dev clang-format-14 clang-tidy-14
 )
+# Only with --torch: Debian's PyTorch (CPU, oneDNN), for workloads/torch_train.py.
+OPTIONAL=(
+  python3-torch
+)
+if [ "$torch" -eq 1 ]; then
+  PACKAGES+=("${OPTIONAL[@]}")
+fi
 
 missing=()
 # dpkg-query prints one status line per package; anything not "install ok installed" is missing.
@@ -31,7 +51,7 @@ done
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0
 fi
-if [ "${1:-}" = "--check" ]; then
+if [ "$check" -eq 1 ]; then
   echo "setup: missing Debian packages: ${missing[*]}"
   exit 1
 fi
