@@ -18,6 +18,7 @@ MIB = 1024.0 * 1024.0
 #   num:   the figure itself, two decimals ("1.09")
 #   mib:   the cell's figure in MiB, one decimal ("90.1 MiB")
 #   ms:    the cell's figure in ms, no decimals, thousands separated ("6,759 ms")
+#   ms1:   the cell's figure in ms, one decimal ("54.2 ms")
 #   ratio: cell ÷ other cell, two decimals and "x" ("0.58x")
 #   pct:   (cell ÷ other cell − 1) as a signed whole percentage ("+36%")
 #   pct_less: (1 − cell ÷ other cell) as a whole percentage ("42%")
@@ -36,6 +37,7 @@ FIT = "results/fit-vm-2026-12-02.json"
 PO = "results/suites/planned-overhead-vm-2026-12-03.json"  # results/configs/planned-overhead.toml
 FIT224 = "results/fit-vm-2026-12-03.json"  # vgg16 at 224x224 within 3 GiB
 O = "results/suites/offload-vm-2026-12-02.json"  # results/configs/offload.toml
+X = "results/exec-torch-vgg-mini-b64-vm-2026-12-06.json"  # memstrat exec, PyTorch under each allocator
 GEMM = "results/micro/gemm-vm-2026-12-02.json"  # memstrat-micro, OpenBLAS's own kernel choice
 CLAIMS = [
     ("mib", O, "deepconv:16/b64/pool/none/c64/n256", "peak_live_bytes"),
@@ -113,6 +115,33 @@ CLAIMS = [
     ("pred", F, None, "worst"),
     ("pred", F, None, "within"),
     ("predcost", F, None, None),
+    ("mib", X, "exec/torch-vgg-mini-b64/malloc", "peak_rss_bytes"),
+    ("mib", X, "exec/torch-vgg-mini-b64/malloc", "baseline_rss_bytes"),
+    ("ms1", X, "exec/torch-vgg-mini-b64/malloc", "step_ms"),
+    ("ms1", X, "exec/torch-vgg-mini-b64/malloc", "step_ms_ci_low"),
+    ("ms1", X, "exec/torch-vgg-mini-b64/malloc", "step_ms_ci_high"),
+    ("count", X, "exec/torch-vgg-mini-b64/malloc", "minor_faults"),
+    ("num", X, "exec/torch-vgg-mini-b64/malloc", "fragmentation"),
+    ("mib", X, "exec/torch-vgg-mini-b64/jemalloc", "peak_rss_bytes"),
+    ("mib", X, "exec/torch-vgg-mini-b64/jemalloc", "baseline_rss_bytes"),
+    ("ms1", X, "exec/torch-vgg-mini-b64/jemalloc", "step_ms"),
+    ("ms1", X, "exec/torch-vgg-mini-b64/jemalloc", "step_ms_ci_low"),
+    ("ms1", X, "exec/torch-vgg-mini-b64/jemalloc", "step_ms_ci_high"),
+    ("count", X, "exec/torch-vgg-mini-b64/jemalloc", "minor_faults"),
+    ("num", X, "exec/torch-vgg-mini-b64/jemalloc", "fragmentation"),
+    ("mib", X, "exec/torch-vgg-mini-b64/mimalloc", "peak_rss_bytes"),
+    ("mib", X, "exec/torch-vgg-mini-b64/mimalloc", "baseline_rss_bytes"),
+    ("ms1", X, "exec/torch-vgg-mini-b64/mimalloc", "step_ms"),
+    ("ms1", X, "exec/torch-vgg-mini-b64/mimalloc", "step_ms_ci_low"),
+    ("ms1", X, "exec/torch-vgg-mini-b64/mimalloc", "step_ms_ci_high"),
+    ("count", X, "exec/torch-vgg-mini-b64/mimalloc", "minor_faults"),
+    ("mib", X, "exec/torch-vgg-mini-b64/tcmalloc", "peak_rss_bytes"),
+    ("mib", X, "exec/torch-vgg-mini-b64/tcmalloc", "baseline_rss_bytes"),
+    ("ms1", X, "exec/torch-vgg-mini-b64/tcmalloc", "step_ms"),
+    ("ms1", X, "exec/torch-vgg-mini-b64/tcmalloc", "step_ms_ci_low"),
+    ("ms1", X, "exec/torch-vgg-mini-b64/tcmalloc", "step_ms_ci_high"),
+    ("count", X, "exec/torch-vgg-mini-b64/tcmalloc", "minor_faults"),
+    ("num", X, "exec/torch-vgg-mini-b64/tcmalloc", "fragmentation"),
 ]
 
 
@@ -168,6 +197,8 @@ def text(claim):
         return f"{value:.2f}"
     if kind == "ms":
         return f"{value:,.0f} ms"
+    if kind == "ms1":
+        return f"{value:.1f} ms"
     other = _cells(path)[claim[4]][key]
     if kind == "ratio":
         return f"{value / other:.2f}x"
