@@ -99,7 +99,7 @@ nlohmann::json machine_context() {
   // Left out, not null, when the binary was built outside a git checkout.
   if (const auto dirty = build_dirty()) context["git_dirty"] = *dirty;
   // The environment that tunes an allocator or the math library changes what a run
-  // measures (MALLOC_CONF=dirty_decay_ms:-1 makes jemalloc 7x faster on PyTorch):
+  // measures (MALLOC_CONF=dirty_decay_ms:-1 makes jemalloc 7x faster on PyTorch, README):
   // every such variable that is set, as it was.
   nlohmann::json tuning = nlohmann::json::object();
   for (char** e = environ; *e != nullptr; ++e) {

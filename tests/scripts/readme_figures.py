@@ -38,6 +38,7 @@ PO = "results/suites/planned-overhead-vm-2026-12-03.json"  # results/configs/pla
 FIT224 = "results/fit-vm-2026-12-03.json"  # vgg16 at 224x224 within 3 GiB
 O = "results/suites/offload-vm-2026-12-02.json"  # results/configs/offload.toml
 X = "results/exec-torch-vgg-mini-b64-vm-2026-12-06.json"  # memstrat exec, PyTorch under each allocator
+XJ = "results/exec-torch-vgg-mini-b64-jemalloc-nodecay-vm-2026-12-06.json"  # the same, MALLOC_CONF set
 GEMM = "results/micro/gemm-vm-2026-12-02.json"  # memstrat-micro, OpenBLAS's own kernel choice
 CLAIMS = [
     ("mib", O, "deepconv:16/b64/pool/none/c64/n256", "peak_live_bytes"),
@@ -142,6 +143,9 @@ CLAIMS = [
     ("ms1", X, "exec/torch-vgg-mini-b64/tcmalloc", "step_ms_ci_high"),
     ("count", X, "exec/torch-vgg-mini-b64/tcmalloc", "minor_faults"),
     ("num", X, "exec/torch-vgg-mini-b64/tcmalloc", "fragmentation"),
+    ("ms1", XJ, "exec/torch-vgg-mini-b64-jemalloc-nodecay/jemalloc", "step_ms"),
+    ("count", XJ, "exec/torch-vgg-mini-b64-jemalloc-nodecay/jemalloc", "minor_faults"),
+    ("mib", XJ, "exec/torch-vgg-mini-b64-jemalloc-nodecay/jemalloc", "peak_rss_bytes"),
 ]
 
 
