@@ -41,6 +41,11 @@ void write_all(int fd, const void* data, std::size_t bytes, std::uint64_t offset
   }
 }
 
+// Every multiply-add here is an explicit std::fma and the file is built with
+// -ffp-contract=off: the bytes of a dataset must not depend on how the compiler was
+// asked to optimise (a sanitizer build contracted differently and changed 6 in 10
+// sample floats), and workloads/torch_train.py reproduces them bit for bit.
+//
 // Class prototypes: per class and channel, the sum of three plane waves, scaled to
 // about unit variance; samples add noise of standard deviation 0.7.
 std::vector<float> make_prototypes(const DatasetInfo& info) {
@@ -51,8 +56,8 @@ std::vector<float> make_prototypes(const DatasetInfo& info) {
     for (int c = 0; c < info.channels; ++c) {
       float fx[3], fy[3], phase[3];
       for (int j = 0; j < 3; ++j) {
-        fx[j] = 0.5f + 2.5f * rng.uniform();
-        fy[j] = 0.5f + 2.5f * rng.uniform();
+        fx[j] = std::fma(2.5f, rng.uniform(), 0.5f);
+        fy[j] = std::fma(2.5f, rng.uniform(), 0.5f);
         phase[j] = 6.2831853f * rng.uniform();
       }
       float* plane = protos.data() + k * per + std::size_t(c) * info.height * info.width;
@@ -60,7 +65,7 @@ std::vector<float> make_prototypes(const DatasetInfo& info) {
         for (int x = 0; x < info.width; ++x) {
           float v = 0.0f;
           for (int j = 0; j < 3; ++j)
-            v += std::sin(6.2831853f * (fx[j] * x / info.width + fy[j] * y / info.height) + phase[j]);
+            v += std::sin(std::fma(6.2831853f, fx[j] * x / info.width + fy[j] * y / info.height, phase[j]));
           plane[y * info.width + x] = v * 0.8f;
         }
     }
@@ -130,7 +135,7 @@ void generate_dataset(const std::string& path, const DatasetInfo& info) {
         Rng noise((info.seed << 32) ^ (first + std::uint64_t(i)) * 0x9E3779B97F4A7C15ull);
         const float* proto = protos.data() + std::size_t(classes[first + i]) * per;
         float* out = block.data() + std::size_t(i) * per;
-        for (std::size_t j = 0; j < per; ++j) out[j] = proto[j] + 0.7f * noise.normal();
+        for (std::size_t j = 0; j < per; ++j) out[j] = std::fma(0.7f, noise.normal(), proto[j]);
       }
       write_all(file.get(), block.data(), count * info.sample_bytes(),
                 layout.samples_offset + first * info.sample_bytes(), path);

@@ -382,11 +382,17 @@ TEST_CASE("offload: when backward begins, RSS is lower by exactly the activation
   // on 2 cores), buffers are rounded to pages, and the first run faults in code and
   // library pages that the second finds resident (file RSS, a few 100 KiB).
   const double tolerance = double(kMiB);
+  // Under AddressSanitizer, whose shadow (a byte per eight) and quarantine keep pages
+  // of their own resident, the plain run holds more than its activations: the drop
+  // may exceed what moved by up to an eighth of it (2.6 MiB of 34.5 here), never fall short.
+  const double shadow = test::kSanitized ? double(moved) / 8 : 0.0;
   INFO("moved to the file " << mib(double(moved)) << " MiB; at backward, RssAnon lower by " << mib(anon_drop)
                             << " MiB, VmRSS (file pages too) by " << mib(rss_drop) << " MiB");
-  REQUIRE(std::fabs(anon_drop - double(moved)) <= tolerance);
+  REQUIRE(anon_drop >= double(moved) - tolerance);
+  REQUIRE(anon_drop <= double(moved) + tolerance + shadow);
   // And the file's pages left RAM too: they are not merely moved from anonymous to file RSS.
-  REQUIRE(std::fabs(rss_drop - double(moved)) <= tolerance);
+  REQUIRE(rss_drop >= double(moved) - tolerance);
+  REQUIRE(rss_drop <= double(moved) + tolerance + shadow);
   // The allocator's count agrees: of the activations, only the argmax stayed.
   REQUIRE(offload.saved_bytes == total_saved(estimate) - moved);
 }
