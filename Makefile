@@ -12,7 +12,7 @@ endif
 all: build
 
 setup:
-	@scripts/setup.sh
+	@scripts/setup.sh $(if $(filter torch,$(PRESET)),--torch)
 
 # Also Debian's PyTorch (python3-torch), for workloads/torch_train.py and its test.
 setup-torch:
@@ -53,7 +53,8 @@ clean:
 
 # The default suite, 3 repeats (8 min 46 s here from a clean clone, build included):
 # results/<host>-<date>.json,
-# then every chart and results/REPORT.md. PRESET=quick for a one-minute taste. Builds
+# then every chart and results/REPORT.md. PRESET=quick for a one-minute taste;
+# PRESET=torch for PyTorch beside the kernel (installs python3-torch first). Builds
 # only the memstrat binary: the tests are `make test`'s.
 PRESET ?= default
 bench: setup $(BUILD)/CMakeCache.txt

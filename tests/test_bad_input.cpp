@@ -198,7 +198,7 @@ std::vector<Row> table() {
   // suite.
   const std::string suite = "suite --config {dir}/ok.json --out {dir}/suite.json";
   rows.push_back(
-      {"suite --preset nosuch --out {dir}/suite.json", "unknown preset 'nosuch' (known: quick, default, full)"});
+      {"suite --preset nosuch --out {dir}/suite.json", "unknown preset 'nosuch' (known: quick, default, full, torch)"});
   rows.push_back({"suite --preset quick --config {dir}/ok.json", "--preset excludes --config"});
   rows.push_back({"suite --config {dir}/missing.toml", "--config: File does not exist"});
   rows.push_back({"suite --config {dir}", "--config"});

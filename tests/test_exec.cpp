@@ -297,3 +297,40 @@ TEST_CASE("exec: bad options are refused before anything runs", "[exec][bad-inpu
     CHECK_FALSE(std::filesystem::exists(dir.path("x.json")));
   }
 }
+
+TEST_CASE("suite: command cells run beside kernel cells, as exec runs them", "[exec][suite]") {
+  memstrat::test::TempDir dir;
+  const std::string config = dir.path("c.toml");
+  std::ofstream(config) << "repeats = 2\nsteps = 2\nwarmup = 1\npredict = false\n"
+                        << "[[matrix]]\nmodels = [\"mlp:16\"]\nbatches = [4]\nallocators = [\"malloc\"]\n"
+                        << "[[matrix]]\ncommand = [\"" << EXEC_WORKLOAD_dynamic << "\", \"steps\", \"3\", \"24\"]\n"
+                        << "allocators = [\"malloc\", \"jemalloc\"]\nlabel = \"wl\"\nbatch = 4\n"
+                        << "[[matrix]]\ncommand = [\"/no/such/program\"]\nallocators = [\"malloc\"]\n";
+  const auto cli = run_cli("suite --config " + config + " --out " + dir.path("s.json"));
+  INFO(cli.err);
+  CHECK(cli.exit_code == 0);  // a suite records failed runs and goes on
+  const json results = load(dir.path("s.json"));
+  REQUIRE(aggregate_of(results, "mlp:16/b4/malloc/none") != nullptr);
+  for (const std::string alloc : {"malloc", "jemalloc"}) {
+    const json* cell = aggregate_of(results, "exec/wl/" + alloc);
+    REQUIRE(cell != nullptr);
+    INFO(cell->dump(1));
+    CHECK((*cell)["status"] == "ok");
+    CHECK((*cell)["config"]["label"] == "wl");
+    CHECK((*cell)["step_ms_repeats"].size() == 2);
+    CHECK((*cell)["peak_rss_bytes"].get<double>() >= 24 * kMiB);
+    const std::string provider = (*cell)["malloc_provider"];
+    if (alloc == "jemalloc") CHECK(provider == std::filesystem::canonical(library_of("jemalloc")).string());
+  }
+  const json* missing = aggregate_of(results, "exec/program/malloc");
+  REQUIRE(missing != nullptr);
+  CHECK((*missing)["status"] == "crash");
+  CHECK_THAT((*missing)["reason"].get<std::string>(), Catch::Contains("not found"));
+
+  // A kernel strategy is no allocator for a command: refused before anything runs.
+  std::ofstream(config) << "[[matrix]]\ncommand = [\"/bin/true\"]\nallocators = [\"pool\"]\n";
+  const auto bad = run_cli("suite --config " + config + " --out " + dir.path("t.json"));
+  CHECK(bad.exit_code == 1);  // a bad suite configuration, as for kernel cells
+  CHECK_THAT(bad.err, Catch::Contains("allocators") && Catch::Contains("pool"));
+  CHECK_FALSE(std::filesystem::exists(dir.path("t.json")));
+}

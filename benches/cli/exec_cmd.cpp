@@ -46,9 +46,8 @@ void print_summary(const std::vector<nlohmann::json>& all) {
     if (a.value("run_type", "") != "aggregate") continue;
     std::string step = "-", frag = "-", peak = "-", tree = "-";
     if (a.contains("step_ms"))
-      step = fmt::format("{:.1f} [{:.1f}, {:.1f}, {:.0f}%]", a["step_ms"].get<double>(),
-                         a.value("step_ms_ci_low", 0.0), a.value("step_ms_ci_high", 0.0),
-                         100 * a.value("step_ms_ci_level", 0.0));
+      step = fmt::format("{:.1f} [{:.1f}, {:.1f}, {:.0f}%]", a["step_ms"].get<double>(), a.value("step_ms_ci_low", 0.0),
+                         a.value("step_ms_ci_high", 0.0), 100 * a.value("step_ms_ci_level", 0.0));
     if (a.contains("fragmentation")) frag = fmt::format("{:.3f}", a["fragmentation"].get<double>());
     if (a.contains("peak_rss_bytes")) peak = mib(a["peak_rss_bytes"].get<double>());
     if (a.contains("tree_peak_rss_bytes")) tree = mib(a["tree_peak_rss_bytes"].get<double>());

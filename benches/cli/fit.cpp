@@ -148,7 +148,7 @@ FitResult fit_one(const RunOptions& base, const std::string& alloc, const std::s
   auto trains = [&](int units) {
     RunStatus status = RunStatus::crash;
     const RunOptions b = at(units);
-    nlohmann::json record = run_one({record_name(b), b}, probe, 0, work_dir, &status);
+    nlohmann::json record = run_one({record_name(b), b, std::nullopt}, probe, 0, work_dir, &status);
     ++r.runs_made;
     if (status == RunStatus::interrupted) throw std::runtime_error("interrupted");
     nlohmann::json t = {{"batch", units * step}, {"kind", "run"}, {"status", to_string(status)}};

@@ -104,8 +104,8 @@ nlohmann::json machine_context() {
   nlohmann::json tuning = nlohmann::json::object();
   for (char** e = environ; *e != nullptr; ++e) {
     const std::string entry(*e);
-    for (const char* prefix : {"MALLOC_", "JE_MALLOC", "MIMALLOC_", "TCMALLOC_", "GLIBC_TUNABLES", "OMP_",
-                               "OPENBLAS_", "LD_PRELOAD"})
+    for (const char* prefix :
+         {"MALLOC_", "JE_MALLOC", "MIMALLOC_", "TCMALLOC_", "GLIBC_TUNABLES", "OMP_", "OPENBLAS_", "LD_PRELOAD"})
       if (entry.rfind(prefix, 0) == 0 && entry.find('=') != std::string::npos) {
         tuning[entry.substr(0, entry.find('='))] = entry.substr(entry.find('=') + 1);
         break;

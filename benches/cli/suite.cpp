@@ -21,6 +21,7 @@
 #include "benches/cli/record.h"
 #include "benches/cli/schema.h"
 #include "benches/cli/suite.h"
+#include "benches/cli/exec.h"
 #include "benches/cli/supervise.h"
 #include "benches/cli/units.h"
 
@@ -256,6 +257,7 @@ std::string refusal_for(const Cell& cell, const SuiteConfig& config) {
 }  // namespace
 
 nlohmann::json predicted_fields(const Cell& cell, const SuiteConfig& config) {
+  if (cell.exec) return {{"predicted_rss_note", "not predicted: a command cell (the estimator knows only the kernel)"}};
   std::string refusal;
   try {
     refusal = refusal_for(cell, config);
@@ -279,41 +281,63 @@ nlohmann::json predicted_fields(const Cell& cell, const SuiteConfig& config) {
   return fields;
 }
 
-nlohmann::json run_one(const Cell& cell, const SuiteConfig& config, int repeat, const std::string& work_dir,
-                       RunStatus* status_out) {
-  nlohmann::json record;
+namespace {
+
+Limits suite_limits(const SuiteConfig& config) {
+  Limits limits;
+  limits.memory_bytes = config.budget_bytes;
+  limits.timeout_s = config.timeout_s;
+  return limits;
+}
+
+// A command cell: CMD under its allocator, exactly as `memstrat exec` runs one repeat.
+nlohmann::json run_command_cell(const ExecCell& cell, const SuiteConfig& config, int repeat,
+                                const std::string& work_dir) {
+  try {
+    const std::string program = resolve_program(cell.command[0]);
+    return exec_once(cell, program, preload_obstacle(program), suite_limits(config), work_dir, repeat == 0);
+  } catch (const std::exception& e) {
+    return exec_failure_record(cell, RunStatus::crash, e.what());
+  }
+}
+
+// A kernel cell: `memstrat run` in a supervised child, unless the prediction refuses it.
+nlohmann::json run_kernel_cell(const Cell& cell, const SuiteConfig& config, int repeat, const std::string& work_dir) {
   const std::string json_path = work_dir + "/run.json", err_path = work_dir + "/run.err";
   std::string refusal;
   try {
     refusal = refusal_for(cell, config);
   } catch (const std::exception& e) {
-    record = failure_record(cell, RunStatus::crash, e.what());
+    return failure_record(cell, RunStatus::crash, e.what());
   }
-  if (!record.is_null()) {
-  } else if (!refusal.empty()) {
-    record = failure_record(cell, RunStatus::oom, refusal + " (not run)");
-  } else {
-    fs::remove(json_path);
-    Limits limits;
-    limits.memory_bytes = config.budget_bytes;
-    limits.timeout_s = config.timeout_s;
-    const Outcome outcome = supervise(child_command(cell, config, repeat, json_path), limits, "", err_path);
-    // A run that diverged exits with its own status after writing its record.
-    const bool diverged =
-        outcome.status == RunStatus::crash && outcome.exit_code == kDivergedExit && fs::exists(json_path);
-    if (outcome.status == RunStatus::ok || diverged) {
-      try {
-        record = read_results_file(json_path)["benchmarks"].at(0);
-      } catch (const std::exception& e) {
-        record = failure_record(cell, RunStatus::crash, std::string("the run wrote no usable record: ") + e.what());
-      }
-    } else {
-      record = failure_record(cell, outcome.status, outcome.reason);
+  if (!refusal.empty()) return failure_record(cell, RunStatus::oom, refusal + " (not run)");
+  fs::remove(json_path);
+  const Outcome outcome = supervise(child_command(cell, config, repeat, json_path), suite_limits(config), "", err_path);
+  // A run that diverged exits with its own status after writing its record.
+  const bool diverged =
+      outcome.status == RunStatus::crash && outcome.exit_code == kDivergedExit && fs::exists(json_path);
+  nlohmann::json record;
+  if (outcome.status == RunStatus::ok || diverged) {
+    try {
+      record = read_results_file(json_path)["benchmarks"].at(0);
+    } catch (const std::exception& e) {
+      record = failure_record(cell, RunStatus::crash, std::string("the run wrote no usable record: ") + e.what());
     }
-    record["wall_s"] = outcome.wall_s;
-    record["budget_enforcement"] = outcome.enforcement;
-    if (outcome.cgroup_peak_bytes) record["cgroup_peak_bytes"] = *outcome.cgroup_peak_bytes;
+  } else {
+    record = failure_record(cell, outcome.status, outcome.reason);
   }
+  record["wall_s"] = outcome.wall_s;
+  record["budget_enforcement"] = outcome.enforcement;
+  if (outcome.cgroup_peak_bytes) record["cgroup_peak_bytes"] = *outcome.cgroup_peak_bytes;
+  return record;
+}
+
+}  // namespace
+
+nlohmann::json run_one(const Cell& cell, const SuiteConfig& config, int repeat, const std::string& work_dir,
+                       RunStatus* status_out) {
+  nlohmann::json record = cell.exec ? run_command_cell(*cell.exec, config, repeat, work_dir)
+                                    : run_kernel_cell(cell, config, repeat, work_dir);
   record["name"] = cell.name;
   record["run_name"] = cell.name;
   record["repetition_index"] = repeat;

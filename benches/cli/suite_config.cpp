@@ -96,6 +96,24 @@ nlohmann::json preset_json(const std::string& name) {
            {"allocators", all},
            {"techniques", {"none", "bf16", "accum:4", "recompute", "offload", "bf16,recompute"}}}}}};
   }
+  if (name == "torch") {
+    // PyTorch beside the kernel: vgg-mini batch 64 under every process-wide allocator,
+    // trained by the kernel and by workloads/torch_train.py (the same weights, data, loss
+    // and optimizer), each a cell of its own; the first step of each is warmup.
+    const nlohmann::json process_wide = {"malloc", "jemalloc", "mimalloc", "tcmalloc"};
+    const std::string script = std::string(MEMSTRAT_SOURCE_DIR) + "/workloads/torch_train.py";
+    return {{"repeats", 3},
+            {"steps", 10},
+            {"warmup", 1},
+            {"timeout", 600},
+            {"matrix",
+             {{{"models", {"vgg-mini"}}, {"batches", {64}}, {"allocators", process_wide}, {"techniques", {"none"}}},
+              {{"command",
+                {"/usr/bin/python3", script, "--model", "vgg-mini", "--batch", "64", "--steps", "10", "--quiet"}},
+               {"label", "torch-vgg-mini"},
+               {"batch", 64},
+               {"allocators", process_wide}}}}};
+  }
   std::string known;
   for (const auto& [preset, what] : preset_names()) known += (known.empty() ? "" : ", ") + preset;
   throw std::invalid_argument("unknown preset '" + name + "' (known: " + known + ")");
@@ -167,7 +185,10 @@ std::vector<std::pair<std::string, std::string>> preset_names() {
           {"default",
            "what `make bench` runs (about 9 minutes on 2 cores with the build): every allocator and technique, two "
            "larger workloads"},
-          {"full", "hours: more batches, VGG16 at 224, every allocator with every technique"}};
+          {"full", "hours: more batches, VGG16 at 224, every allocator with every technique"},
+          {"torch",
+           "PyTorch beside the kernel (about 6 minutes; needs `make setup-torch`): vgg-mini batch 64 under each "
+           "process-wide allocator"}};
 }
 
 SuiteConfig load_preset(const std::string& name) { return parse_config(preset_json(name), "preset " + name); }
@@ -212,6 +233,41 @@ SuiteConfig parse_config_text(const std::string& text, const std::string& source
   return parse_config(config, source);
 }
 
+namespace {
+
+// A [[matrix]] entry naming a command: one cell per process-wide allocator. The
+// program is looked for when the cell runs, so that one not found is a run recorded
+// with its reason, as exec records it.
+std::size_t add_command_cells(const nlohmann::json& entry, const Where& w, SuiteConfig& s,
+                              std::set<std::string>& seen) {
+  check_keys(entry, {"command", "allocators", "label", "batch"}, w);
+  if (!entry.contains("allocators")) throw w.at("allocators").fail("missing");
+  ExecCell base;
+  base.command = strings(entry["command"], w.at("command"));
+  if (base.command.empty() || base.command[0].empty())
+    throw w.at("command").fail("expected the program and its arguments");
+  base.label = exec_label(base.command);
+  if (entry.contains("label")) {
+    if (!entry["label"].is_string() || entry["label"].get<std::string>().empty())
+      throw w.at("label").fail("expected a name, got " + entry["label"].dump());
+    base.label = entry["label"].get<std::string>();
+  }
+  if (entry.contains("batch"))
+    base.batch = integers(nlohmann::json::array({entry["batch"]}), w.at("batch"), 1, 1 << 30)[0];
+  base.warmup = s.warmup;
+  const auto allocators = strings(entry["allocators"], w.at("allocators"));
+  for (std::size_t i = 0; i < allocators.size(); ++i) {
+    check_name(w.at("allocators").at(i), [&] { exec_allocator_library(allocators[i]); });
+    ExecCell cell = base;
+    cell.alloc = allocators[i];
+    const std::string name = exec_record_name(cell);
+    if (seen.insert(name).second) s.cells.push_back({name, RunOptions{}, cell});
+  }
+  return allocators.size();
+}
+
+}  // namespace
+
 SuiteConfig parse_config(const nlohmann::json& config, const std::string& source) {
   const Where top{source, ""};
   check_keys(config, {"repeats", "steps", "warmup", "budget", "timeout", "max_reruns", "predict", "matrix"}, top);
@@ -246,6 +302,10 @@ SuiteConfig parse_config(const nlohmann::json& config, const std::string& source
   for (std::size_t g = 0; g < matrix.size(); ++g) {
     const Where w = top.at("matrix").at(g);
     const auto& entry = matrix[g];
+    if (entry.is_object() && entry.contains("command")) {
+      listed += add_command_cells(entry, w, s, seen);
+      continue;
+    }
     // The axes, by their plural names; every other option of the table by its key, one value.
     std::set<std::string> known = {"models", "batches", "allocators", "techniques", "threads"};
     for (const auto& option : run_options())
@@ -298,7 +358,7 @@ SuiteConfig parse_config(const nlohmann::json& config, const std::string& source
               o.model = model, o.batch = batch, o.threads = t, o.alloc = alloc, o.tech = tech, o.steps = s.steps;
               const std::string name = record_name(o);
               if (!seen.insert(name).second) continue;  // listed by two entries: run once
-              s.cells.push_back({name, o});
+              s.cells.push_back({name, o, std::nullopt});
             }
   }
   return s;

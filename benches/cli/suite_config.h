@@ -17,6 +17,11 @@
 //   techniques = ["none", "bf16,accum:4"]
 //   threads = [2]          # optional; default: every core
 //   image = 32             # optional, as are channels, classes, optimizer, data_mode, samples
+//   [[matrix]]             # a command cell: any program, as `memstrat exec` runs it
+//   command = ["/usr/bin/python3", "workloads/torch_train.py", "--batch", "64"]
+//   allocators = ["malloc", "jemalloc"]   # process-wide ones only
+//   label = "torch"        # optional; names it in exec/LABEL/ALLOC
+//   batch = 64             # optional: samples per step, for samples/s
 #pragma once
 
 #include <cstddef>
@@ -25,6 +30,7 @@
 #include <string>
 #include <vector>
 
+#include "benches/cli/exec.h"
 #include "benches/cli/session.h"
 
 namespace memstrat::cli {
@@ -32,6 +38,7 @@ namespace memstrat::cli {
 struct Cell {
   std::string name;  // the record name, e.g. vgg-mini/b64/jemalloc/none
   RunOptions options;
+  std::optional<ExecCell> exec;  // a command cell (options unused): run as `memstrat exec` runs it
 };
 
 struct SuiteConfig {

@@ -87,6 +87,8 @@ class Cell:
     def workload(self):
         """Everything but the strategy: cells of one workload are compared in one panel or table."""
         c = self.config
+        if "command" in c:  # a command cell (memstrat exec): its label names the workload
+            return (c.get("label", "?"), c.get("batch", 0), 0, 0, 0, 0, "sgd", "memory")
         return (c.get("model", "?"), c.get("batch", 0), c.get("image", 0), c.get("channels", 0),
                 c.get("classes", 0), c.get("threads", 0), c.get("optimizer", "sgd"),
                 c.get("data_mode", "memory"))
@@ -113,7 +115,7 @@ class Cell:
 
 def workload_label(workload):
     model, batch, image, channels, classes, threads, optimizer, data_mode = workload
-    parts = [f"{model}, batch {batch}"]
+    parts = [f"{model}, batch {batch}" if batch else model]
     if image:
         parts.append(f"{image}×{image} images")
     if channels:
