@@ -187,7 +187,7 @@ std::vector<std::pair<std::string, std::string>> preset_names() {
            "larger workloads"},
           {"full", "hours: more batches, VGG16 at 224, every allocator with every technique"},
           {"torch",
-           "PyTorch beside the kernel (about 6 minutes; needs `make setup-torch`): vgg-mini batch 64 under each "
+           "PyTorch beside the kernel (under 2 minutes here; needs `make setup-torch`): vgg-mini batch 64 under each "
            "process-wide allocator"}};
 }
 
