@@ -39,6 +39,7 @@ FIT224 = "results/fit-vm-2026-12-03.json"  # vgg16 at 224x224 within 3 GiB
 O = "results/suites/offload-vm-2026-12-02.json"  # results/configs/offload.toml
 X = "results/exec-torch-vgg-mini-b64-vm-2026-12-06.json"  # memstrat exec, PyTorch under each allocator
 XJ = "results/exec-torch-vgg-mini-b64-jemalloc-nodecay-vm-2026-12-06.json"  # the same, MALLOC_CONF set
+T = "results/suites/torch-vgg-mini-b64-vm-2026-12-07.json"  # preset torch, 5 repeats
 GEMM = "results/micro/gemm-vm-2026-12-02.json"  # memstrat-micro, OpenBLAS's own kernel choice
 CLAIMS = [
     ("mib", O, "deepconv:16/b64/pool/none/c64/n256", "peak_live_bytes"),
@@ -146,6 +147,15 @@ CLAIMS = [
     ("ms1", XJ, "exec/torch-vgg-mini-b64-jemalloc-nodecay/jemalloc", "step_ms"),
     ("count", XJ, "exec/torch-vgg-mini-b64-jemalloc-nodecay/jemalloc", "minor_faults"),
     ("mib", XJ, "exec/torch-vgg-mini-b64-jemalloc-nodecay/jemalloc", "peak_rss_bytes"),
+    ("mib", T, "vgg-mini/b64/malloc/none", "peak_live_bytes"),
+    ("mib", T, "vgg-mini/b64/mimalloc/none", "peak_rss_bytes"),
+    ("mib", T, "vgg-mini/b64/malloc/none", "peak_rss_bytes"),
+    ("mib", T, "exec/torch-vgg-mini/tcmalloc", "peak_rss_bytes"),
+    ("mib", T, "exec/torch-vgg-mini/malloc", "peak_rss_bytes"),
+    ("mib", T, "exec/torch-vgg-mini/malloc", "baseline_rss_bytes"),
+    ("ms1", T, "exec/torch-vgg-mini/tcmalloc", "step_ms"),
+    ("ms1", T, "vgg-mini/b64/tcmalloc/none", "step_ms"),
+    ("unstable", T, None, None),
 ]
 
 
