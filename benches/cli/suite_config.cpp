@@ -97,22 +97,32 @@ nlohmann::json preset_json(const std::string& name) {
            {"techniques", {"none", "bf16", "accum:4", "recompute", "offload", "bf16,recompute"}}}}}};
   }
   if (name == "torch") {
-    // PyTorch beside the kernel: vgg-mini batch 64 under every process-wide allocator,
-    // trained by the kernel and by workloads/torch_train.py (the same weights, data, loss
-    // and optimizer), each a cell of its own; the first step of each is warmup.
+    // PyTorch beside the kernel: vgg-mini batch 64 and VGG16 at 32x32 batch 16 under
+    // every process-wide allocator, trained by the kernel and by workloads/torch_train.py
+    // (the same weights, data, loss and optimizer), each a cell of its own; the first
+    // step of each is warmup.
     const nlohmann::json process_wide = {"malloc", "jemalloc", "mimalloc", "tcmalloc"};
     const std::string script = std::string(MEMSTRAT_SOURCE_DIR) + "/workloads/torch_train.py";
+    const auto torch_cells = [&](const std::string& label, const nlohmann::json& model_args, int batch) {
+      nlohmann::json command = {"/usr/bin/python3", script};
+      for (const auto& arg : model_args) command.push_back(arg);
+      for (const auto& arg : std::vector<std::string>{"--batch", std::to_string(batch), "--steps", "10", "--quiet"})
+        command.push_back(arg);
+      return nlohmann::json{{"command", command}, {"label", label}, {"batch", batch}, {"allocators", process_wide}};
+    };
     return {{"repeats", 3},
             {"steps", 10},
             {"warmup", 1},
             {"timeout", 600},
             {"matrix",
              {{{"models", {"vgg-mini"}}, {"batches", {64}}, {"allocators", process_wide}, {"techniques", {"none"}}},
-              {{"command",
-                {"/usr/bin/python3", script, "--model", "vgg-mini", "--batch", "64", "--steps", "10", "--quiet"}},
-               {"label", "torch-vgg-mini"},
-               {"batch", 64},
-               {"allocators", process_wide}}}}};
+              torch_cells("torch-vgg-mini", {"--model", "vgg-mini"}, 64),
+              {{"models", {"vgg16"}},
+               {"image", 32},
+               {"batches", {16}},
+               {"allocators", process_wide},
+               {"techniques", {"none"}}},
+              torch_cells("torch-vgg16-i32", {"--model", "vgg16", "--image", "32"}, 16)}}};
   }
   std::string known;
   for (const auto& [preset, what] : preset_names()) known += (known.empty() ? "" : ", ") + preset;
@@ -187,8 +197,8 @@ std::vector<std::pair<std::string, std::string>> preset_names() {
            "larger workloads"},
           {"full", "hours: more batches, VGG16 at 224, every allocator with every technique"},
           {"torch",
-           "PyTorch beside the kernel (under 2 minutes here; needs `make setup-torch`): vgg-mini batch 64 under each "
-           "process-wide allocator"}};
+           "PyTorch beside the kernel (needs `make setup-torch`): vgg-mini batch 64 and VGG16 at 32x32 batch 16 "
+           "under each process-wide allocator"}};
 }
 
 SuiteConfig load_preset(const std::string& name) { return parse_config(preset_json(name), "preset " + name); }
