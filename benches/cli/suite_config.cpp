@@ -262,8 +262,7 @@ std::size_t add_command_cells(const nlohmann::json& entry, const Where& w, Suite
       throw w.at("label").fail("expected a name, got " + entry["label"].dump());
     base.label = entry["label"].get<std::string>();
   }
-  if (entry.contains("batch"))
-    base.batch = integers(nlohmann::json::array({entry["batch"]}), w.at("batch"), 1, 1 << 30)[0];
+  if (entry.contains("batch")) base.batch = positive(entry["batch"], w.at("batch"), 1, 1 << 30);
   base.warmup = s.warmup;
   const auto allocators = strings(entry["allocators"], w.at("allocators"));
   for (std::size_t i = 0; i < allocators.size(); ++i) {
