@@ -127,6 +127,17 @@ inline void trace_input(const std::string& text) {
     return;
   }
   CheckingAllocator allocator;
+  if (trace.is_captured()) {
+    // Every captured step once, in order: each buffer freed at most once, and what is
+    // left at the end given back by the replayer.
+    {
+      cli::Replayer replayer(trace, allocator);
+      for (std::size_t step = 0; step < trace.steps.size(); ++step) replayer.step(int(step));
+    }
+    expect(!allocator.bad_free(), "the captured replay freed something that was not allocated");
+    expect(allocator.live() == 0, "the captured replay left buffers allocated");
+    return;
+  }
   {
     cli::Replayer replayer(trace, allocator);
     const std::size_t after_setup = allocator.live();

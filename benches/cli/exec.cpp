@@ -19,6 +19,8 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "benches/cli/capture.h"
+#include "benches/cli/record.h"
 #include "strategies/registry.h"
 
 namespace memstrat::cli {
@@ -31,6 +33,12 @@ namespace {
 std::string probe_library() {
   const char* given = std::getenv("MEMSTRAT_PROBE");  // a build tree moved elsewhere
   return given != nullptr && *given != '\0' ? given : MEMSTRAT_PROBE_PATH;
+}
+
+// The capture library, built beside the probe.
+std::string capture_library() {
+  const char* given = std::getenv("MEMSTRAT_CAPTURE");  // a build tree moved elsewhere
+  return given != nullptr && *given != '\0' ? given : MEMSTRAT_CAPTURE_PATH;
 }
 
 std::string real_path(const std::string& path) {
@@ -122,6 +130,7 @@ nlohmann::json exec_config(const ExecCell& cell) {
                       {"alloc", cell.alloc},
                       {"label", cell.label.empty() ? exec_label(cell.command) : cell.label}};
   if (cell.batch > 0) c["batch"] = cell.batch;
+  if (!cell.capture.empty()) c["capture"] = cell.capture;
   return c;
 }
 
@@ -241,6 +250,9 @@ nlohmann::json exec_once(const ExecCell& cell, const std::string& program, const
   const std::string events_path = work_dir + "/probe.jsonl", err_path = work_dir + "/stderr",
                     out_path = work_dir + "/stdout";
   fs::remove(events_path);
+  const bool capturing = !cell.capture.empty() && obstacle.empty();
+  const std::string capture_path = work_dir + "/capture.bin";
+  fs::remove(capture_path);
   ChildSetup setup;
   setup.sample_ms = 10;
   // The workload's step marks go into a pipe whose other end the probe reads, inside it.
@@ -249,9 +261,15 @@ nlohmann::json exec_once(const ExecCell& cell, const std::string& program, const
     if (::pipe2(marks, O_CLOEXEC) != 0)
       return exec_failure_record(cell, RunStatus::crash, std::string("cannot make a pipe: ") + std::strerror(errno));
     setup.inherit_fds = {marks[0], marks[1]};
-    setup.env = {"LD_PRELOAD=" + (library.empty() ? "" : library + " ") + probe_library(),
+    // The capture library goes first, so that its malloc is the one the program calls.
+    setup.env = {"LD_PRELOAD=" + (capturing ? capture_library() + " " : "") + (library.empty() ? "" : library + " ") +
+                     probe_library(),
                  "MEMSTRAT_PROBE_OUT=" + events_path, "MEMSTRAT_STEP_FD=" + std::to_string(marks[1]),
                  "MEMSTRAT_PROBE_STEP_RFD=" + std::to_string(marks[0])};
+    if (capturing) {
+      setup.env.push_back("MEMSTRAT_CAPTURE_OUT=" + capture_path);
+      setup.env.push_back("MEMSTRAT_CAPTURE_LIMIT=" + std::to_string(cell.capture_limit_bytes));
+    }
   }
   std::vector<std::string> argv = cell.command;
   argv[0] = program;
@@ -419,6 +437,38 @@ nlohmann::json exec_once(const ExecCell& cell, const std::string& program, const
     for (const long index : steps)
       step_end_ms.push_back((ends[index]->value("t_ns", 0.0) - outcome.start_monotonic_ns) / 1e6);
     r["rss_timeline"] = {{"t_ms", t_ms}, {"rss_bytes", rss}, {"step_end_ms", step_end_ms}};
+  }
+  if (capturing) {
+    // The calls, placed in the marked steps, written as a trace for `trace replay`; the
+    // run's own figures go with it, so that a replay can be read against them.
+    nlohmann::json summary = {{"trace", cell.capture}};
+    try {
+      std::vector<StepSpan> spans;
+      for (const long index : steps)
+        spans.push_back(
+            {index, begins[index]->value("t_ns", std::uint64_t(0)), ends[index]->value("t_ns", std::uint64_t(0))});
+      Trace trace = trace_from_capture(capture_path, spans, exec_record_name(cell));
+      std::error_code ignored;
+      summary["capture_file_bytes"] = fs::file_size(capture_path, ignored);
+      trace.captured["command"] = cell.command;
+      trace.captured["alloc"] = cell.alloc;
+      trace.captured["status"] = r["status"];
+      for (const char* key :
+           {"peak_rss_bytes", "baseline_rss_bytes", "step_peak_rss_bytes", "step_ms", "malloc_provider"})
+        if (r.contains(key)) trace.captured["run_" + std::string(key)] = r[key];
+      summary.update(trace.captured);
+      summary.erase("command");
+      write_file_atomically(cell.capture, trace_to_json(trace).dump() + "\n", "trace file");
+      summary["trace_bytes"] = fs::file_size(cell.capture, ignored);
+      if (!trace.captured.value("complete", false))
+        notes.push_back("the capture is incomplete: " + trace.captured.value("incomplete_reason", std::string("?")));
+    } catch (const std::exception& e) {
+      summary["error"] = e.what();
+      notes.push_back(std::string("no trace written: ") + e.what());
+    }
+    r["capture"] = summary;
+  } else if (!cell.capture.empty()) {
+    r["capture"] = {{"trace", cell.capture}, {"error", "nothing can be preloaded: " + obstacle}};
   }
   if (!notes.empty()) {
     std::string text;

@@ -12,6 +12,7 @@
 // part of their process and count in its RSS.
 #pragma once
 
+#include <cstdint>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -32,6 +33,10 @@ struct ExecCell {
   std::string label;  // names the workload in the record; exec_label(command) by default
   int warmup = 1;     // marked steps left out of the step time (they count for memory)
   int batch = 0;      // samples per step, for samples_per_s; 0: not known
+  // Where to write the trace of the run's malloc-family calls (benches/cli/capture.h),
+  // captured by the capture library preloaded first; empty: no capture.
+  std::string capture;
+  std::uint64_t capture_limit_bytes = 0;  // the capture stops at this size; 0: no limit
 };
 
 // The program's name, or the script's for an interpreter ("python3 train.py" -> "train").

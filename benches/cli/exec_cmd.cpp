@@ -57,6 +57,36 @@ void print_summary(const std::vector<nlohmann::json>& all) {
   }
 }
 
+// The capture's cost, from the same interleaved rounds: the median step time of the
+// captured runs over that of the same allocator's plain runs, and what was captured.
+void print_capture(const std::vector<nlohmann::json>& records, const std::string& plain, const std::string& captured) {
+  std::vector<double> with, without;
+  const nlohmann::json* last = nullptr;
+  for (const auto& r : records) {
+    if (r.value("status", "") != "ok" || !r.contains("step_ms")) continue;
+    if (r["run_name"] == plain) without.push_back(r["step_ms"].get<double>());
+    if (r["run_name"] == captured) with.push_back(r["step_ms"].get<double>()), last = &r;
+  }
+  for (const auto& r : records)
+    if (r["run_name"] == captured && r.contains("capture")) last = &r;
+  if (last == nullptr) return;
+  const nlohmann::json& c = (*last)["capture"];
+  if (c.contains("error")) {
+    fmt::print("capture: no trace: {}\n", c["error"].get<std::string>());
+    return;
+  }
+  fmt::print("capture: {} calls in {} steps{}, trace {} ({})\n", c.value("records", 0), c.value("steps", 0),
+             c.value("complete", false) ? "" : " (incomplete: " + c.value("incomplete_reason", std::string()) + ")",
+             c.value("trace", std::string()), mib(c.value("trace_bytes", 0.0)));
+  if (!with.empty() && !without.empty()) {
+    std::sort(with.begin(), with.end());
+    std::sort(without.begin(), without.end());
+    const double a = with[with.size() / 2], b = without[without.size() / 2];
+    fmt::print("capture slowdown: median step {:.1f} ms captured, {:.1f} ms not: {:.3f}x (medians of {} and {} runs)\n",
+               a, b, a / b, with.size(), without.size());
+  }
+}
+
 }  // namespace
 
 void set_exec_command(std::vector<std::string> words) { command_after_dashes = std::move(words); }
@@ -97,6 +127,16 @@ Command add_exec(CLI::App& app) {
   c->add_option("--json,--out", *out, "results file (default: results/exec-LABEL-<host>-<date>.json)")
       ->check(writable_path("results file"));
   c->add_option("--logs", *logs, "keep each run's stdout and stderr in this folder")->check(CLI::ExistingDirectory);
+  auto capture = std::make_shared<std::string>();
+  auto capture_limit = std::make_shared<std::string>("4GiB");
+  c->add_option("--capture", *capture,
+                "also run the command under the first allocator with its malloc calls captured, once per round, "
+                "and write them as a trace for `memstrat trace replay` (the last round's)")
+      ->check(writable_path("trace file"));
+  c->add_option("--capture-limit", *capture_limit,
+                std::string("the capture stops at this many bytes of records (32 per call; ") + kSizeForms + ")")
+      ->check(byte_size())
+      ->capture_default_str();
   return [=]() {
     // After "--" (main.cpp splits it off), else from the first word that is not an option.
     const std::vector<std::string> command = command_after_dashes ? *command_after_dashes : c->remaining();
@@ -107,19 +147,14 @@ Command add_exec(CLI::App& app) {
       return 2;
     }
     // Every allocator is checked before anything runs.
-    std::vector<std::string> specs;
-    for (std::size_t from = 0; from <= allocs->size();) {
-      const std::size_t comma = std::min(allocs->find(',', from), allocs->size());
-      const std::string spec = allocs->substr(from, comma - from);
-      from = comma + 1;
-      if (spec.empty()) continue;
+    const std::vector<std::string> specs = split_list(*allocs);
+    for (const std::string& spec : specs) {
       try {
         exec_allocator_library(spec);
       } catch (const SpecError& e) {
         fmt::print(stderr, "memstrat: error: --alloc {}: {}\n", spec, e.what());
         return 2;
       }
-      if (std::find(specs.begin(), specs.end(), spec) == specs.end()) specs.push_back(spec);
     }
     if (specs.empty()) {
       fmt::print(stderr, "memstrat: error: --alloc names no allocator\n");
@@ -172,16 +207,27 @@ Command add_exec(CLI::App& app) {
 
     const WorkDir work("exec");
     install_interrupt_handler();
-    const std::size_t total = specs.size() * std::size_t(*repeats);
+    // The captured cell: the first allocator again, with the capture library in front.
+    std::vector<ExecCell> cells;
+    for (const auto& spec : specs) cells.push_back(cell_for(spec));
+    if (!capture->empty()) {
+      ExecCell captured = cell_for(specs.front());
+      captured.label = name + "+capture";
+      captured.capture = *capture;
+      captured.capture_limit_bytes = parse_size(*capture_limit);
+      cells.push_back(captured);
+    }
+    const std::size_t total = cells.size() * std::size_t(*repeats);
     std::size_t done = 0;
     bool failed = false;
-    fmt::print(stderr, "exec: {} under {} allocator{}, {} repeat{} each, results in {}\n", name, specs.size(),
-               specs.size() == 1 ? "" : "s", *repeats, *repeats == 1 ? "" : "s", path);
+    fmt::print(stderr, "exec: {} under {} allocator{}{}, {} repeat{} each, results in {}\n", name, specs.size(),
+               specs.size() == 1 ? "" : "s", capture->empty() ? "" : " and captured under " + specs.front(), *repeats,
+               *repeats == 1 ? "" : "s", path);
     for (int rep = 0; rep < *repeats; ++rep) {
       // Interleaved rounds, each starting one allocator further on, so drift over the
       // session falls on every allocator alike.
-      for (std::size_t k = 0; k < specs.size(); ++k) {
-        const ExecCell cell = cell_for(specs[(k + std::size_t(rep)) % specs.size()]);
+      for (std::size_t k = 0; k < cells.size(); ++k) {
+        const ExecCell& cell = cells[(k + std::size_t(rep)) % cells.size()];
         fmt::print(stderr, "[{}/{}] {} #{} ...", ++done, total, exec_record_name(cell), rep + 1);
         nlohmann::json r = exec_once(cell, program, obstacle, limits, work.path(), rep == 0);
         r["repetition_index"] = rep;
@@ -211,6 +257,7 @@ Command add_exec(CLI::App& app) {
       }
     }
     print_summary(with_aggregates(records));
+    if (!capture->empty()) print_capture(records, exec_record_name(cells.front()), exec_record_name(cells.back()));
     fmt::print("results: {}\n", path);
     return failed ? kExecRunFailedExit : 0;
   };

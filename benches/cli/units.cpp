@@ -77,4 +77,15 @@ CLI::Validator byte_size() {
       "SIZE");
 }
 
+std::vector<std::string> split_list(const std::string& text) {
+  std::vector<std::string> words;
+  for (std::size_t from = 0; from <= text.size();) {
+    const std::size_t comma = std::min(text.find(',', from), text.size());
+    std::string word = text.substr(from, comma - from);
+    from = comma + 1;
+    if (!word.empty() && std::find(words.begin(), words.end(), word) == words.end()) words.push_back(std::move(word));
+  }
+  return words;
+}
+
 }  // namespace memstrat::cli

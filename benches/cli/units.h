@@ -4,6 +4,7 @@
 #include <CLI/CLI.hpp>
 #include <cstddef>
 #include <string>
+#include <vector>
 
 namespace memstrat::cli {
 
@@ -18,5 +19,9 @@ std::size_t parse_size(const std::string& text);
 
 // parse_size as an option's check, so that a bad size is named by its option.
 CLI::Validator byte_size();
+
+// The words of a comma-separated list ("malloc,jemalloc"), empty ones left out and
+// each once, in their order.
+std::vector<std::string> split_list(const std::string& text);
 
 }  // namespace memstrat::cli

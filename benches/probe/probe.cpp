@@ -280,9 +280,20 @@ struct Search {
   int index;
 };
 
+// memstrat's capture library (capture.cpp) defines malloc to record each call and
+// hands it on: the allocator behind it is the one that serves.
+bool is_capture_library(const char* path) {
+  void* handle = dlopen(path, RTLD_NOLOAD | RTLD_LAZY);
+  if (handle == nullptr) return false;
+  const bool marked = dlsym(handle, "memstrat_capture_library") != nullptr;
+  dlclose(handle);
+  return marked;
+}
+
 int first_definer(struct dl_phdr_info* info, std::size_t, void* data) {
   auto* search = static_cast<Search*>(data);
   if (search->index++ == 0 || info->dlpi_name == nullptr || info->dlpi_name[0] == '\0') return 0;  // the program
+  if (is_capture_library(info->dlpi_name)) return 0;
   void* handle = dlopen(info->dlpi_name, RTLD_NOLOAD | RTLD_LAZY);
   if (handle == nullptr) return 0;
   void* symbol = dlsym(handle, "malloc");
@@ -301,7 +312,9 @@ void malloc_provider(char* out, std::size_t size) {
   void* entry_pointer = nullptr;
   const bool known = symbol != nullptr && dladdr1(symbol, &info, &entry_pointer, RTLD_DL_SYMENT) != 0;
   const auto* entry = static_cast<const ElfW(Sym)*>(entry_pointer);
-  if (known && entry != nullptr && entry->st_shndx != SHN_UNDEF && info.dli_sname != nullptr &&
+  const bool captured =
+      known && info.dli_fname != nullptr && info.dli_fname[0] != '\0' && is_capture_library(info.dli_fname);
+  if (!captured && known && entry != nullptr && entry->st_shndx != SHN_UNDEF && info.dli_sname != nullptr &&
       std::strcmp(info.dli_sname, "malloc") == 0) {
     const bool program = info.dli_fname == nullptr || info.dli_fname[0] == '\0';
     std::snprintf(search.found, sizeof search.found, "%s", program ? "/proc/self/exe" : info.dli_fname);

@@ -11,6 +11,10 @@
 //   exec-workload sleep SECONDS
 //   exec-workload hog MIB           holds MIB MiB, written, for a second
 //   exec-workload fork MIB          a child process holds MIB MiB while the parent marks a step
+//   exec-workload churn N CALLS     for `exec --capture`: a setup of 8 blocks of 256 KiB kept,
+//       then N marked steps, each taking 4 MiB (written), CALLS blocks of 48 bytes
+//       taken and freed, and one of 1000 bytes freed by the next step (as a framework's
+//       loss outlives its step); the 4 MiB freed before the step's end mark
 //
 // Built three ways (CMakeLists.txt): dynamic, static, and with AddressSanitizer.
 #include <sys/wait.h>
@@ -76,6 +80,28 @@ int main(int argc, char** argv) {
       mark("end", i);
     }
     std::printf("trained %ld steps\n", a);
+    return 0;
+  }
+  if (what == "churn") {
+    static char* model[8];
+    for (auto*& block : model) block = static_cast<char*>(std::malloc(256 << 10));
+    static char* small[1 << 16];
+    const long calls = b < long(sizeof small / sizeof *small) ? b : long(sizeof small / sizeof *small);
+    char* carried = nullptr;
+    for (int i = 0; i < a; ++i) {
+      mark("begin", i);
+      std::free(carried);
+      char* p = hold(4);
+      for (long k = 0; k < calls; ++k) small[k] = static_cast<char*>(std::malloc(48)), small[k][0] = char(k);
+      for (long k = 0; k < calls; ++k) std::free(small[k]);
+      carried = static_cast<char*>(std::malloc(1000));
+      carried[0] = 1;
+      std::free(p);
+      mark("end", i);
+    }
+    std::free(carried);
+    for (auto* block : model) std::free(block);
+    std::printf("churned %ld steps\n", a);
     return 0;
   }
   if (what == "exit") {
