@@ -30,6 +30,9 @@ MIB = 1024.0 * 1024.0
 #          "within" ("23 of 40 cells"); cell unused
 #   predcost: a suite's prediction_seconds over wall_s, median over its runs ("0.46"); cell unused
 #   unstable: how many of the file's cells are flagged ("27 of the 40 cells"); cell and key unused
+#   replay: a `trace replay` file's figure for strategy `cell` in MiB ("233.3 MiB"); cell None: the
+#           file's own top-level key
+#   rep:   an iteration record's figure in MiB, cell "RUN_NAME#REPETITION" ("229.4 MiB")
 F = "results/vm-2026-12-05.json"  # the default preset, 3 repeats, each cell predicted before it ran
 D = "results/suites/deepconv-pool-vm-2026-12-03.json"  # results/configs/deepconv-pool.toml
 R = "results/suites/recompute-vm-2026-12-02.json"  # results/configs/recompute.toml
@@ -40,6 +43,9 @@ O = "results/suites/offload-vm-2026-12-02.json"  # results/configs/offload.toml
 X = "results/exec-torch-vgg-mini-b64-vm-2026-12-06.json"  # memstrat exec, PyTorch under each allocator
 XJ = "results/exec-torch-vgg-mini-b64-jemalloc-nodecay-vm-2026-12-06.json"  # the same, MALLOC_CONF set
 T = "results/suites/torch-vm-2026-12-07.json"  # preset torch, 5 repeats
+XC = "results/capture/torch-vgg-mini-exec-2026-12-07.json"  # exec --capture, PyTorch vgg-mini b64
+XR = "results/capture/torch-vgg-mini-replay-2026-12-07.json"  # trace replay of XC's last capture
+REPLAYED = ("malloc", "jemalloc", "mimalloc", "tcmalloc", "arena", "arena:separate", "pool", "mmap", "planned")
 GEMM = "results/micro/gemm-vm-2026-12-02.json"  # memstrat-micro, OpenBLAS's own kernel choice
 TORCH_TABLE = [(kernel.format(a), f"exec/torch-{label}/{a}") for kernel, label in
                (("vgg-mini/b64/{}/none", "vgg-mini"), ("vgg16/b16/{}/none/i32", "vgg16-i32"))
@@ -155,6 +161,19 @@ CLAIMS = [
     ("mib", T, "exec/torch-vgg-mini/malloc", "baseline_rss_bytes"),
     ("unstable", T, None, None),
 ]
+# The capture and its replay.
+CLAIMS += [
+    ("ratio", XC, "exec/torch_train+capture/malloc", "step_ms", "exec/torch_train/malloc"),
+    ("ms1", XC, "exec/torch_train+capture/malloc", "step_ms"),
+    ("ms1", XC, "exec/torch_train/malloc", "step_ms"),
+    ("rep", XC, "exec/torch_train+capture/malloc#2", "allocator_reserved_bytes"),
+    ("rep", XC, "exec/torch_train+capture/malloc#2", "peak_rss_bytes"),
+    ("replay", XR, None, "live_bytes_step_peak"),
+    ("replay", XR, None, "live_bytes_at_first_step"),
+]
+CLAIMS += [("replay", XR, a, key) for a in REPLAYED for key in ("heap_bytes", "rise_bytes")]
+CLAIMS += [("mib", XC, f"exec/torch_train/{a}", "allocator_reserved_bytes")
+           for a in ("malloc", "jemalloc", "mimalloc", "tcmalloc")]
 # The torch preset's table: each row's peak RSS and step time, kernel and PyTorch.
 CLAIMS += [(kind, T, cell, key) for pair in TORCH_TABLE for cell in pair
            for kind, key in (("mib", "peak_rss_bytes"), ("ms1", "step_ms"))]
@@ -199,6 +218,15 @@ def text(claim):
     if kind == "unstable":
         cells = _cells(path).values()
         return f"{sum(1 for c in cells if c.get('unstable'))} of the {len(cells)} cells"
+    if kind == "replay":
+        document = _document(path)
+        value = document[key] if cell is None else next(r for r in document["replays"] if r["alloc"] == cell)[key]
+        return f"{value / MIB:.1f} MiB"
+    if kind == "rep":
+        name, repetition = cell.split("#")
+        record = next(r for r in _document(path)["benchmarks"] if r.get("run_type") == "iteration"
+                      and r["run_name"] == name and r["repetition_index"] == int(repetition))
+        return f"{record[key] / MIB:.1f} MiB"
     value = _cells(path)[cell][key]
     if kind == "count":
         return f"{value:,.0f}"
