@@ -153,7 +153,7 @@ std::vector<Row> table() {
   add({"estimate"}, "--json x", "not expected: x");
   add({"estimate"}, "--json=maybe", "Could not convert: --json = maybe");
   rows.push_back({"trace", "subcommand is required"});
-  rows.push_back({"trace nosuch", "unknown command 'trace nosuch' (known: record)"});
+  rows.push_back({"trace nosuch", "unknown command 'trace nosuch' (known: record, replay)"});
   rows.push_back({"trace record --model mlp:8", "--out is required"});
   add({"trace"}, "--out ''", "--out: expected a file path, got an empty one");
   add({"trace"}, "--out {dir}/nodir/x.json", "--out: cannot write trace file '{dir}/nodir/x.json'");

@@ -29,8 +29,8 @@ static_assert(sizeof(Record) == 32);
 
 constexpr std::uint8_t kFree = 9, kReallocFree = 10, kTrailer = 255;
 constexpr std::array<const char*, 11> kOpNames = {
-    "",       "malloc",  "calloc", "realloc", "posix_memalign", "aligned_alloc", "memalign", "valloc", "pvalloc",
-    "free",   "realloc (old block)"};
+    "",         "malloc", "calloc",  "realloc", "posix_memalign",     "aligned_alloc",
+    "memalign", "valloc", "pvalloc", "free",    "realloc (old block)"};
 
 std::vector<Record> read_records(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -72,8 +72,9 @@ Trace trace_from_capture(const std::string& path, const std::vector<StepSpan>& m
   std::vector<StepSpan> steps = marked;
   std::sort(steps.begin(), steps.end(), [](const StepSpan& a, const StepSpan& b) { return a.begin_ns < b.begin_ns; });
   const std::uint64_t last = records.empty() ? 0 : records.back().t_ns;
-  if (!complete) steps.erase(std::remove_if(steps.begin(), steps.end(), [&](const StepSpan& s) { return s.end_ns > last; }),
-                             steps.end());
+  if (!complete)
+    steps.erase(std::remove_if(steps.begin(), steps.end(), [&](const StepSpan& s) { return s.end_ns > last; }),
+                steps.end());
   summary["steps_marked"] = marked.size();
   summary["steps"] = steps.size();
   if (steps.empty())

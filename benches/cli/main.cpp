@@ -66,7 +66,7 @@ int main(int argc, char** argv) {
       std::string names;
       bool found = false;
       for (const auto* inner : sub->get_subcommands({})) {
-        names += (names.empty() ? "" : ", ") + inner->get_name();
+        if (!inner->get_group().empty()) names += (names.empty() ? "" : ", ") + inner->get_name();  // hidden aside
         found = found || inner->get_name() == argv[2];
       }
       if (!found) {

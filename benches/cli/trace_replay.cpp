@@ -111,7 +111,7 @@ std::vector<std::string> default_replay_strategies() {
     if (name == "preload") continue;  // it needs a library named
     if (!refused_in_this_build(name).empty() || (entry.process_wide && entry.library.empty())) continue;
     specs.push_back(name);
-    if (name == "arena") specs.push_back("arena:separate");
+    if (name == "arena") specs.emplace_back("arena:separate");
   }
   return specs;
 }
@@ -119,15 +119,15 @@ std::vector<std::string> default_replay_strategies() {
 nlohmann::json replay_in_child(const std::string& path, const std::string& spec, int steps, const Limits& limits) {
   const WorkDir work("replay");
   const std::string out = work.path() + "/answer.json", err = work.path() + "/stderr.txt";
-  const std::vector<std::string> argv = {self_exe(),     "trace", "replay-child", path, "--alloc", spec, "--steps",
-                                         std::to_string(steps), "--out", out};
+  const std::vector<std::string> argv = {self_exe(), "trace",   "replay-child",        path,    "--alloc",
+                                         spec,       "--steps", std::to_string(steps), "--out", out};
   const Outcome outcome = supervise(argv, limits, "", err);
   if (outcome.status != RunStatus::ok) {
     const std::string said = last_line(err);
     return {{"status", to_string(outcome.status)},
-            {"error", fmt::format("the replay ended {}{}{}", to_string(outcome.status),
-                                  outcome.reason.empty() ? "" : " (" + outcome.reason + ")",
-                                  said.empty() ? "" : ": " + said)},
+            {"error",
+             fmt::format("the replay ended {}{}{}", to_string(outcome.status),
+                         outcome.reason.empty() ? "" : " (" + outcome.reason + ")", said.empty() ? "" : ": " + said)},
             {"seconds", outcome.wall_s}};
   }
   nlohmann::json answer = nlohmann::json::parse(read_text(out), nullptr, false);
@@ -191,9 +191,8 @@ Command add_trace_replay(CLI::App& trace) {
     const TraceLive live = trace_live_bytes(trace);
     const nlohmann::json& captured = trace.captured;
     const bool has_run = captured.contains("run_peak_rss_bytes") && captured.contains("run_baseline_rss_bytes");
-    const double run_rise = has_run ? captured["run_peak_rss_bytes"].get<double>() -
-                                          captured["run_baseline_rss_bytes"].get<double>()
-                                    : 0.0;
+    const double run_rise =
+        has_run ? captured["run_peak_rss_bytes"].get<double>() - captured["run_baseline_rss_bytes"].get<double>() : 0.0;
     const int steps_played = steps_in(trace, *steps);
     fmt::print(stderr, "replay: {} ({} setup events, {} step{}), through {} strateg{}\n", trace.description,
                trace.setup.size(), steps_played, steps_played == 1 ? "" : "s", specs.size(),
