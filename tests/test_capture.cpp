@@ -109,7 +109,9 @@ TEST_CASE("capture: every call of the workload, placed in its marked steps, repl
   for (const auto& [name, x] : by) REQUIRE(x["status"] == "ok");
   CHECK(by["malloc"]["steps"] == 3);
   CHECK(by["malloc"]["rise_bytes"].get<double>() >= 3.9 * kMiB);
-  CHECK(by["malloc"]["rise_bytes"].get<double>() <= 6 * kMiB);
+  // Under AddressSanitizer "malloc" is the sanitizer's, whose quarantine keeps each freed
+  // 4 MiB block from being reused: every step's stays (measured 13.8 MiB).
+  CHECK(by["malloc"]["rise_bytes"].get<double>() <= (memstrat::test::kSanitized ? 16 : 6) * kMiB);
   CHECK(by["arena"]["rise_bytes"].get<double>() >= 11.9 * kMiB);
   CHECK(by["arena"]["strategy_figures"]["arena_skipped_resets"].get<double>() >= 2);
   CHECK(out["live_bytes_step_peak"].get<double>() >= 6 * kMiB);
