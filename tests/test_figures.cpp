@@ -144,3 +144,53 @@ TEST_CASE("results files hold only the keys schema/results.json declares, of the
     REQUIRE(!spec.meaning.empty());
   }
 }
+
+TEST_CASE("the step timeline holds the last measured step's every event, on the step's clock", "[figures]") {
+  for (const std::string alloc : {"malloc", "pool"}) {
+    cli::RunOptions o = small_run(alloc);
+    o.steps = 3;
+    const nlohmann::json record = cli::measure_run(o, 1, true);
+    const nlohmann::json& t = record.at("step_timeline");
+    INFO(alloc << ": " << t.dump());
+    // The last of warm-up + measured steps (the trainer counts from its own first step).
+    CHECK(t.at("truncated") == false);
+    const std::size_t n = t.at("events");
+    REQUIRE(n > 0);
+    REQUIRE(t.at("t_us").size() == n);
+    REQUIRE(t.at("kind").size() == n);
+    REQUIRE(t.at("bytes").size() == n);
+    REQUIRE(t.at("rss_bytes").size() == n);
+    // Every allocate and every free of the step: as many events as the step's calls.
+    const double calls = record.at("alloc_calls_per_step");
+    CHECK(double(n) == Approx(2.0 * calls));
+    // Summed by kind from the step's start, the live bytes reach the measured peak
+    // (each step asks for the same buffers) and come back to where the step began.
+    std::vector<double> live = t.at("start_live_by_kind").get<std::vector<double>>();
+    double start_total = 0, most = 0;
+    for (double v : live) start_total += v;
+    double total = start_total;
+    std::uint64_t last_t = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      const int k = t["kind"][i];
+      const double b = t["bytes"][i];
+      live.at(std::size_t(k)) += b;
+      REQUIRE(live[std::size_t(k)] >= 0);
+      total += b;
+      most = std::max(most, total);
+      const std::uint64_t at = t["t_us"][i];
+      REQUIRE(at >= last_t);
+      last_t = at;
+    }
+    CHECK(most == record.at("peak_live_bytes").get<double>());
+    CHECK(total == start_total);
+    CHECK(last_t <= t.at("step_us").get<std::uint64_t>());
+    // The phases in the order the trainer runs them, inside the step.
+    std::vector<std::string> phases;
+    for (const auto& p : t.at("phases")) phases.push_back(p.at("phase"));
+    CHECK(phases == std::vector<std::string>{"forward", "backward", "optimizer"});
+    // pool knows what it holds; glibc's mallinfo2 too.
+    CHECK(t.contains("reserved_bytes"));
+  }
+  // Without a timeline, none.
+  CHECK_FALSE(cli::measure_run(small_run("malloc"), 1, false).contains("step_timeline"));
+}

@@ -56,7 +56,8 @@ class RssSampler {
   void mark_step();  // a step just ended
   std::vector<Point> points() const;
   std::vector<double> step_end_ms() const;
-  Point peak() const;  // the sample with the largest RSS since start or reset_peak
+  Point peak() const;                             // the sample with the largest RSS since start or reset_peak
+  double elapsed_ms() const { return now_ms(); }  // on the samples' clock
   void reset_peak();
 
  private:

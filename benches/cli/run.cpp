@@ -22,6 +22,7 @@
 #include "benches/cli/probe.h"
 #include "benches/cli/record.h"
 #include "benches/cli/session.h"
+#include "benches/cli/step_timeline.h"
 
 namespace memstrat::cli {
 
@@ -66,7 +67,10 @@ nlohmann::json measure_run(const RunOptions& options, int warmup, bool keep_time
   allocator.reset_peak();
   const AllocStats before = allocator.stats();
   AllocatorProbe probe(allocator);
-  const ObserverScope observing(allocator, &probe);  // detached before the session's buffers are freed
+  StepTimeline step_timeline(allocator, probe);  // the last measured step, event by event
+  // Detached before the session's buffers are freed.
+  const ObserverScope observing(allocator, keep_timeline ? static_cast<AllocObserver*>(&step_timeline) : &probe);
+  double timeline_start_ms = 0.0;
   RssSampler sampler;
   const ProcessMemory baseline = read_process_memory();
   const bool mark_reset = reset_peak_rss();
@@ -94,6 +98,7 @@ nlohmann::json measure_run(const RunOptions& options, int warmup, bool keep_time
       window_from = read_process_times(), window_cpu_from = process_cpu_ms();
     }
     inject_step_fault(i + 1);
+    if (keep_timeline && i == warmup + options.steps - 1) step_timeline.arm(), timeline_start_ms = sampler.elapsed_ms();
     const SystemTimes system_at_start = read_system_times();
     const std::optional<double> wait_at_start = process_run_delay_ms();
     const double cpu_at_start = process_cpu_ms();
@@ -206,6 +211,7 @@ nlohmann::json measure_run(const RunOptions& options, int warmup, bool keep_time
     nlohmann::json t_ms = nlohmann::json::array(), rss = nlohmann::json::array();
     for (const auto& p : sampler.points()) t_ms.push_back(std::round(p.t_ms * 10) / 10), rss.push_back(p.rss_bytes);
     r["rss_timeline"] = {{"t_ms", t_ms}, {"rss_bytes", rss}, {"step_end_ms", sampler.step_end_ms()}};
+    if (step_timeline.recorded()) r["step_timeline"] = step_timeline.json(timeline_start_ms);
   }
   return r;
 }
