@@ -7,7 +7,7 @@ ifeq ($(CI),true)
 CMAKE_FLAGS += -DMEMSTRAT_WERROR=ON
 endif
 
-.PHONY: all setup setup-torch build test test-asan fuzz lint bench charts clean
+.PHONY: all setup setup-torch setup-test build test test-asan fuzz lint bench charts clean
 
 all: build
 
@@ -24,7 +24,12 @@ $(BUILD)/CMakeCache.txt: | setup
 build: setup $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j $(JOBS)
 
-test: build
+# The tests use every optional dependency: PyTorch (scripts.torch) and headless
+# Chromium (scripts.browser, the HTML report); they are installed first.
+setup-test:
+	@scripts/setup.sh --torch --browser
+
+test: setup-test build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
 # The whole test suite under AddressSanitizer (leaks included) and

@@ -6,16 +6,20 @@
 #        scripts/setup.sh --check          (report what is missing, install nothing)
 #        scripts/setup.sh --torch          (also PyTorch for workloads/torch_train.py:
 #                                           what `make setup-torch` and CI call)
+#        scripts/setup.sh --browser        (also headless Chromium and python3-websocket, for the
+#                                           HTML report's browser test: what `make test` and CI call)
 #        scripts/setup.sh --check --torch  (options combine, in any order)
 set -euo pipefail
 
 check=0
 torch=0
+browser=0
 for arg in "$@"; do
   case "$arg" in
     --check) check=1 ;;
     --torch) torch=1 ;;
-    *) echo "setup: unknown option: $arg (usage: scripts/setup.sh [--check] [--torch])" >&2; exit 2 ;;
+    --browser) browser=1 ;;
+    *) echo "setup: unknown option: $arg (usage: scripts/setup.sh [--check] [--torch] [--browser])" >&2; exit 2 ;;
   esac
 done
 
@@ -24,7 +28,7 @@ PACKAGES=(
   libbenchmark-dev catch2 libcli11-dev nlohmann-json3-dev libfmt-dev
   libtomlplusplus-dev libopenblas-dev
   libjemalloc-dev libmimalloc-dev libgoogle-perftools-dev
-  python3 python3-matplotlib python3-numpy
+  python3 python3-matplotlib python3-numpy python3-plotly
   libbenchmark-tools python3-scipy
   clang-14 libclang-rt-14-dev libomp-14-dev clang-format-14 clang-tidy-14
 )
@@ -32,8 +36,15 @@ PACKAGES=(
 OPTIONAL=(
   python3-torch
 )
+# Only with --browser: Chromium headless and a DevTools client, for tests/scripts/test_browser.py.
+BROWSER=(
+  chromium python3-websocket
+)
 if [ "$torch" -eq 1 ]; then
   PACKAGES+=("${OPTIONAL[@]}")
+fi
+if [ "$browser" -eq 1 ]; then
+  PACKAGES+=("${BROWSER[@]}")
 fi
 
 missing=()

@@ -30,3 +30,10 @@ add_test(NAME stamp.script
                  -DSTAMP_SOURCE=${MEMSTRAT_STAMP_SOURCE} -DMEMSTRAT_CLI=$<TARGET_FILE:memstrat>
                  -P ${PROJECT_SOURCE_DIR}/cmake/stamp_test.cmake)
 set_tests_properties(stamp.script PROPERTIES TIMEOUT 120 LABELS scripts)
+
+# The HTML report (scripts/report --html, scripts/compare --html) in Debian's headless
+# Chromium: loads without a console error, every chart rendered, the picker redraws.
+# Without Chromium the test fails and says to run scripts/setup.sh --browser.
+add_test(NAME scripts.browser COMMAND ${MEMSTRAT_TORCH_PYTHON} ${PROJECT_SOURCE_DIR}/tests/scripts/test_browser.py)
+set_tests_properties(scripts.browser PROPERTIES TIMEOUT 600 LABELS scripts
+                     ENVIRONMENT "PYTHONDONTWRITEBYTECODE=1;MEMSTRAT_SCREENSHOTS=${CMAKE_BINARY_DIR}/Testing/screenshots")

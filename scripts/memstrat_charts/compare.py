@@ -12,7 +12,7 @@ file are named, not a failure.
 import os
 import sys
 
-from . import cli, strategy
+from . import cli, html, strategy
 from .figure import machine_line
 from .results import load
 from .units import fmt, fmt_ms
@@ -169,6 +169,7 @@ def main(argv=None):
     p.add_argument("a", metavar="A.json", help="the reference results file")
     p.add_argument("b", metavar="B.json", help="the results file compared with it")
     p.add_argument("--chart", metavar="FILE", help="also draw the ratios into FILE (.png or .svg)")
+    p.add_argument("--html", metavar="FILE", help="also write the comparison as one interactive HTML page")
     p.add_argument("--alpha", type=float, default=0.05,
                    help="1 minus the interval's level, the U test's significance level (default 0.05)")
     p.add_argument("--margin", type=float, default=0.05,
@@ -190,6 +191,8 @@ def main(argv=None):
             except ValueError as e:
                 print(f"compare: no chart: {e}", file=sys.stderr)
                 return 1
+        if args.html:
+            print(f"page: {html.write(html.render_compare(a, b, rows, only_a, only_b), args.html)}")
         return 0 if rows else 1
 
     return cli.run("compare", run)

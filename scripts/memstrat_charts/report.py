@@ -6,14 +6,15 @@ import os
 import statistics
 import sys
 
-from . import charts, cli, findings
+from . import charts, cli, findings, html
 from .analysis import time_interval
 from .results import load_default_or, workload_label
 from .units import MIB, fmt, fmt_ms
 
 DESCRIPTION = """Writes a Markdown report of a memstrat results file: the machine, one table per
 workload with every cell's figures, the charts drawn by scripts/plot (linked by
-relative path, only those present), and the findings computed from the data."""
+relative path, only those present), and the findings computed from the data; beside it,
+the same results as one interactive HTML page (REPORT.html) that opens from disk."""
 
 COLUMNS = ["strategy", "status", "repeats", "step ms", "interval ms", "p10–p90 ms", "samples/s", "peak RSS MiB",
            "baseline RSS MiB", "peak live MiB", "overhead ×", "fragmentation %", "retained MiB",
@@ -207,6 +208,9 @@ def main(argv=None):
     p.add_argument("--out", default=os.path.join(cli.RESULTS_DIR, "REPORT.md"), metavar="FILE",
                    help="where to write the report (default: results/REPORT.md)")
     p.add_argument("--charts", metavar="DIR", help="the charts to link (default: charts/ beside the report)")
+    p.add_argument("--html", metavar="FILE", help="where to write the interactive page (default: REPORT.html beside "
+                   "the report; plotly.js from Debian's python3-plotly is inlined, it opens with no network)")
+    p.add_argument("--no-html", action="store_true", help="write the Markdown report only")
     args = p.parse_args(argv)
 
     def run():
@@ -220,6 +224,11 @@ def main(argv=None):
             f.write(text)
         os.replace(temp, args.out)  # never leave a half-written report where the old one was
         print(f"report: {args.out} (from {results.path})")
+        if not args.no_html:
+            page = html.write(html.render_report(results),
+                              args.html or os.path.join(report_dir, os.path.splitext(os.path.basename(args.out))[0]
+                                                        + ".html"))
+            print(f"report: {page} ({os.path.getsize(page) / 1e6:.1f} MB)")
         return 0
 
     return cli.run("report", run)

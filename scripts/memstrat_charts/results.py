@@ -17,7 +17,7 @@ import math
 import os
 import statistics
 
-from . import schema, strategy
+from . import schema, steps, strategy
 from .units import MIB
 
 
@@ -109,6 +109,14 @@ class Cell:
         for record in self.repeats or [self.summary]:
             t = record.get("rss_timeline")
             if isinstance(t, dict) and t.get("t_ms") and len(t["t_ms"]) == len(t.get("rss_bytes", [])):
+                return t
+        return None
+
+    def step_timeline(self):
+        """The first repeat's last measured step, event by event (steps.py reads it), or None."""
+        for record in self.repeats or [self.summary]:
+            t = record.get("step_timeline")
+            if steps.valid(t):
                 return t
         return None
 

@@ -108,11 +108,30 @@ class Plot(Scratch):
             # The machine is named in a corner of every chart.
             self.assertIn(context["cpu_model"], svg, f"{name}.svg does not name the machine")
 
+    def test_memory_over_time_has_a_panel_per_recorded_step_and_falls_back_without(self):
+        from memstrat_charts.results import load
+        cells = [c for c in load(FIXTURE).cells if c.ok and c.step_timeline() is not None]
+        self.assertGreater(len(cells), 5, "the fixture's runs record their last step")
+        self.assertRan(script("plot", FIXTURE, "--out", self.path("charts")))
+        svg = read(self.path("charts", "memory_over_time.svg"))
+        self.assertIn("Memory inside one step", svg)
+        # One panel per cell: its strategy is the panel's title, once per workload it ran in.
+        for cell in cells:
+            self.assertIn(f">{cell.strategy}<", svg.replace("&gt;", ">"), cell.name)
+        self.assertEqual(len(re.findall(r"RSS \d+, live \d+", svg)), len(cells), "one 'RSS n, live m' per panel")
+        # Files from before step timelines: the RSS of each run over wall-clock time.
+        document = fixture()
+        for record in document["benchmarks"]:
+            record.pop("step_timeline", None)
+        self.assertRan(script("plot", write(self.path("old.json"), document), "--out", self.path("old")))
+        self.assertIn("Memory over time: RSS of each run", read(self.path("old", "memory_over_time.svg")))
+
     def test_missing_figures_and_sections_skip_charts_and_remove_stale_ones(self):
         document = fixture()
         del document["fit"]
         for record in document["benchmarks"]:
-            for key in ("fragmentation", "rss_timeline", "overhead_ratio", "step_ms_p10", "step_ms_p90"):
+            for key in ("fragmentation", "rss_timeline", "step_timeline", "overhead_ratio", "step_ms_p10",
+                        "step_ms_p90"):
                 record.pop(key, None)
         os.makedirs(self.path("charts"))
         for stale in ("fit.png", "fit.svg", "memory_over_time.png"):
