@@ -33,7 +33,10 @@ MIB = 1024.0 * 1024.0
 #   replay: a `trace replay` file's figure for strategy `cell` in MiB ("233.3 MiB"); cell None: the
 #           file's own top-level key
 #   rep:   an iteration record's figure in MiB, cell "RUN_NAME#REPETITION" ("229.4 MiB")
+#   step:  the cell's recorded step (step_timeline, scripts/memstrat_charts/steps.py) in MiB:
+#          key "rss_start", "rss_max", "rss_end" or "live_max" ("86.9 MiB")
 F = "results/vm-2026-12-05.json"  # the default preset, 3 repeats, each cell predicted before it ran
+S = "results/vm-2026-12-07.json"  # the default preset again, each cell's last step recorded (step_timeline)
 D = "results/suites/deepconv-pool-vm-2026-12-03.json"  # results/configs/deepconv-pool.toml
 R = "results/suites/recompute-vm-2026-12-02.json"  # results/configs/recompute.toml
 FIT = "results/fit-vm-2026-12-02.json"
@@ -161,6 +164,14 @@ CLAIMS = [
     ("mib", T, "exec/torch-vgg-mini/malloc", "baseline_rss_bytes"),
     ("unstable", T, None, None),
 ]
+# Inside one step (the memory_over_time chart), from the default suite's recorded steps.
+CLAIMS += [("step", S, cell, key) for cell, keys in (
+    ("vgg-mini/b64/malloc/none", ("rss_start", "rss_max", "live_max")),
+    ("vgg-mini/b64/mmap/none", ("rss_start", "rss_max", "rss_end")),
+    ("vgg-mini/b64/jemalloc/none", ("rss_start", "rss_max", "rss_end")),
+    ("deepconv:16/b32/malloc/bf16/c32", ("rss_start", "rss_max", "rss_end")),
+    ("deepconv:16/b32/malloc/offload/c32", ("rss_start", "rss_max", "live_max"))) for key in keys]
+CLAIMS += [("mib", S, "vgg-mini/b64/pool/none", "peak_rss_bytes"), ("unstable", S, None, None)]
 # The capture and its replay.
 CLAIMS += [
     ("ratio", XC, "exec/torch_train+capture/malloc", "step_ms", "exec/torch_train/malloc"),
@@ -222,6 +233,14 @@ def text(claim):
         document = _document(path)
         value = document[key] if cell is None else next(r for r in document["replays"] if r["alloc"] == cell)[key]
         return f"{value / MIB:.1f} MiB"
+    if kind == "step":
+        from memstrat_charts import steps
+        record = next(r for r in _document(path)["benchmarks"] if r.get("run_type") == "iteration"
+                      and r["run_name"] == cell and steps.valid(r.get("step_timeline")))
+        s = steps.series(record["step_timeline"])
+        series = s["total_mib"] if key == "live_max" else s["rss_mib"]
+        value = {"rss_start": series[0], "rss_end": series[-1]}.get(key, max(series))
+        return f"{value:.1f} MiB"
     if kind == "rep":
         name, repetition = cell.split("#")
         record = next(r for r in _document(path)["benchmarks"] if r.get("run_type") == "iteration"

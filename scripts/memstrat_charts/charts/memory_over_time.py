@@ -70,9 +70,8 @@ def _draw_steps(results, out_dir):
     height = 0.9 + sum(0.45 + 1.55 * r for r in rows) + figure.CORNER_INCHES
     fig = figure.plt.figure(figsize=(13, height), layout="constrained")
     fig.get_layout_engine().set(rect=(0, figure.CORNER_INCHES / height, 1, 1 - (0.55 + figure.CORNER_INCHES) / height))
-    fig.suptitle("Memory inside one step, per cell: live bytes by kind stacked, RSS and allocator-reserved over them "
-                 "(MiB; time in % of the cell's step; phases marked)", fontweight="bold", y=1 - 0.1 / height,
-                 fontsize=12)
+    fig.suptitle("Memory inside one step, per cell (MiB; time in % of the cell's step, phases marked)",
+                 fontweight="bold", y=1 - 0.1 / height)
     fig.text(0.995, 0.008, figure.machine_line(results.context), ha="right", va="bottom", fontsize=8, color="#555555")
     subfigs = fig.subfigures(len(blocks), 1, height_ratios=rows, squeeze=False)[:, 0]
     for sub, (workload, cells), nrows in zip(subfigs, blocks, rows):
