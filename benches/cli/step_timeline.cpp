@@ -18,8 +18,8 @@ StepTimeline::~StepTimeline() {
 }
 
 std::uint32_t StepTimeline::now_us() const {
-  return std::uint32_t(std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start_)
-                           .count());
+  return std::uint32_t(
+      std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start_).count());
 }
 
 std::size_t StepTimeline::read_rss() const {
@@ -88,20 +88,21 @@ nlohmann::json StepTimeline::json(double step_start_ms) const {
   nlohmann::json kinds = nlohmann::json::array(), phases = nlohmann::json::array();
   for (int k = 0; k < kBufferKindCount; ++k) kinds.push_back(to_string(BufferKind(k)));
   for (const auto& [phase, at] : phases_) phases.push_back({{"phase", to_string(phase)}, {"t_us", at}});
-  nlohmann::json r = {{"step", step_},
-                      {"step_start_ms", std::round(step_start_ms * 10) / 10},
-                      {"step_us", end_us_},
-                      {"kinds", kinds},
-                      {"start_live_by_kind", start_by_kind_},
-                      {"start_rss_bytes", start_rss_},
-                      {"phases", phases},
-                      {"t_us", t},
-                      {"kind", kind},
-                      {"bytes", bytes},
-                      {"rss_bytes", rss},
-                      {"events", events_.size()},
-                      {"truncated", truncated_},
-                      {"recording_ms", std::round(std::chrono::duration<double, std::milli>(spent_).count() * 1000) / 1000}};
+  nlohmann::json r = {
+      {"step", step_},
+      {"step_start_ms", std::round(step_start_ms * 10) / 10},
+      {"step_us", end_us_},
+      {"kinds", kinds},
+      {"start_live_by_kind", start_by_kind_},
+      {"start_rss_bytes", start_rss_},
+      {"phases", phases},
+      {"t_us", t},
+      {"kind", kind},
+      {"bytes", bytes},
+      {"rss_bytes", rss},
+      {"events", events_.size()},
+      {"truncated", truncated_},
+      {"recording_ms", std::round(std::chrono::duration<double, std::milli>(spent_).count() * 1000) / 1000}};
   if (knows_reserved) r["reserved_bytes"] = reserved;
   return r;
 }
