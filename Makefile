@@ -24,10 +24,11 @@ $(BUILD)/CMakeCache.txt: | setup
 build: setup $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j $(JOBS)
 
-# The tests use every optional dependency: PyTorch (scripts.torch) and headless
-# Chromium (scripts.browser, the HTML report); they are installed first.
+# The tests use every optional dependency: PyTorch (scripts.torch), headless
+# Chromium (scripts.browser, the HTML report) and Open MPI (run --ranks); they are
+# installed first, before the build is configured.
 setup-test:
-	@scripts/setup.sh --torch --browser
+	@scripts/setup.sh --torch --browser --mpi
 
 test: setup-test build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
@@ -38,7 +39,7 @@ test: setup-test build
 ASAN_BUILD ?= build-asan
 ASAN_OPTIONS_TEST ?= detect_leaks=1:halt_on_error=1:strict_string_checks=1:check_initialization_order=1
 UBSAN_OPTIONS_TEST ?= halt_on_error=1:print_stacktrace=1
-test-asan: setup
+test-asan: setup-test
 	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Release -DMEMSTRAT_SANITIZE=ON $(CMAKE_FLAGS)
 	cmake --build $(ASAN_BUILD) -j $(JOBS) --target memstrat-tests
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=$(ASAN_OPTIONS_TEST) UBSAN_OPTIONS=$(UBSAN_OPTIONS_TEST) \

@@ -87,7 +87,10 @@ Estimate estimate_training(const ModelSpec& spec, ActivationStore& store, const 
   model.init(allocator, 0, /*dry_run=*/true);
   Estimate estimate;
   {
-    Trainer trainer(model, allocator, store, source, options, /*dry_run=*/true);
+    // A rank of a data-parallel run allocates as any other: rank 0 of that many, talking to no one.
+    LocalCollective rank_zero(options.ranks);
+    Trainer trainer(model, allocator, store, source, options, /*dry_run=*/true,
+                    options.zero_stage >= 0 ? &rank_zero : nullptr);
     estimate.setup_bytes = allocator.stats().live_bytes;
     allocator.reset_peak();
     trainer.step();

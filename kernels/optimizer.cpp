@@ -40,29 +40,35 @@ void adam_update(float* weight, float* m, float* v, const float* grad, std::size
   }
 }
 
-Optimizer::Optimizer(const OptimizerConfig& config, std::vector<Param*> params, Allocator& allocator, bool dry_run)
-    : config_(config), params_(std::move(params)) {
-  const int per_param = optimizer_state_buffers(config.kind);
-  state_.reserve(params_.size() * per_param);
-  for (Param* p : params_)
-    for (int i = 0; i < per_param; ++i) {
-      state_.emplace_back(allocator, p->numel() * sizeof(float), BufferKind::optimizer_state, p->layer);
-      if (!dry_run) std::memset(state_.back().data(), 0, state_.back().bytes());
+std::vector<OptimizerSlot> whole_params(const std::vector<Param*>& params) {
+  std::vector<OptimizerSlot> slots;
+  for (Param* p : params) slots.push_back({p->value.as<float>(), p->grad.as<float>(), p->numel(), p->layer});
+  return slots;
+}
+
+Optimizer::Optimizer(const OptimizerConfig& config, std::vector<OptimizerSlot> slots, Allocator& allocator,
+                     bool dry_run)
+    : config_(config), slots_(std::move(slots)) {
+  const int per_slot = optimizer_state_buffers(config.kind);
+  state_.reserve(slots_.size() * std::size_t(per_slot));
+  for (const OptimizerSlot& s : slots_)
+    for (int i = 0; i < per_slot; ++i) {
+      state_.emplace_back(allocator, s.n * sizeof(float), BufferKind::optimizer_state, s.layer);
+      if (!dry_run && state_.back()) std::memset(state_.back().data(), 0, state_.back().bytes());
     }
 }
 
 void Optimizer::step() {
   ++steps_;
-  const int per_param = optimizer_state_buffers(config_.kind);
-  for (std::size_t i = 0; i < params_.size(); ++i) {
-    Param& p = *params_[i];
+  const std::size_t per_slot = std::size_t(optimizer_state_buffers(config_.kind));
+  for (std::size_t i = 0; i < slots_.size(); ++i) {
+    const OptimizerSlot& s = slots_[i];
+    if (s.n == 0) continue;
     if (config_.kind == OptimizerKind::sgd) {
-      sgd_update(p.value.as<float>(), state_[i].as<float>(), p.grad.as<float>(), p.numel(), config_.lr,
-                 config_.momentum, config_.weight_decay);
+      sgd_update(s.weight, state_[i].as<float>(), s.grad, s.n, config_.lr, config_.momentum, config_.weight_decay);
     } else {
-      adam_update(p.value.as<float>(), state_[i * per_param].as<float>(), state_[i * per_param + 1].as<float>(),
-                  p.grad.as<float>(), p.numel(), config_.lr, config_.beta1, config_.beta2, config_.eps,
-                  config_.weight_decay, steps_);
+      adam_update(s.weight, state_[i * per_slot].as<float>(), state_[i * per_slot + 1].as<float>(), s.grad, s.n,
+                  config_.lr, config_.beta1, config_.beta2, config_.eps, config_.weight_decay, steps_);
     }
   }
 }

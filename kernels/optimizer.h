@@ -33,17 +33,27 @@ void adam_update(float* weight, float* m, float* v, const float* grad, std::size
 // Number of state buffers per parameter (1 for SGD, 2 for Adam).
 int optimizer_state_buffers(OptimizerKind kind);
 
+// What the optimizer updates: n elements of a weight from a gradient of the same
+// length. A whole parameter, or under sharded data parallelism the rank's shard of it.
+struct OptimizerSlot {
+  float* weight = nullptr;
+  const float* grad = nullptr;
+  std::size_t n = 0;
+  int layer = -1;
+};
+std::vector<OptimizerSlot> whole_params(const std::vector<Param*>& params);
+
 class Optimizer {
  public:
-  // Allocates the state of every parameter, zeroed (unless a dry run).
-  Optimizer(const OptimizerConfig& config, std::vector<Param*> params, Allocator& allocator, bool dry_run);
+  // Allocates the state of every slot, zeroed (unless a dry run).
+  Optimizer(const OptimizerConfig& config, std::vector<OptimizerSlot> slots, Allocator& allocator, bool dry_run);
   void step();
   const OptimizerConfig& config() const { return config_; }
 
  private:
   OptimizerConfig config_;
-  std::vector<Param*> params_;
-  std::vector<Buffer> state_;  // per parameter: velocity, or m then v
+  std::vector<OptimizerSlot> slots_;
+  std::vector<Buffer> state_;  // per slot: velocity, or m then v
   int steps_ = 0;
 };
 

@@ -8,18 +8,22 @@
 #                                           what `make setup-torch` and CI call)
 #        scripts/setup.sh --browser        (also headless Chromium and python3-websocket, for the
 #                                           HTML report's browser test: what `make test` and CI call)
+#        scripts/setup.sh --mpi            (also Open MPI, for `run --ranks N`: what `make test` and CI call;
+#                                           configure again afterwards so that memstrat-rank is built)
 #        scripts/setup.sh --check --torch  (options combine, in any order)
 set -euo pipefail
 
 check=0
 torch=0
 browser=0
+mpi=0
 for arg in "$@"; do
   case "$arg" in
     --check) check=1 ;;
     --torch) torch=1 ;;
     --browser) browser=1 ;;
-    *) echo "setup: unknown option: $arg (usage: scripts/setup.sh [--check] [--torch] [--browser])" >&2; exit 2 ;;
+    --mpi) mpi=1 ;;
+    *) echo "setup: unknown option: $arg (usage: scripts/setup.sh [--check] [--torch] [--browser] [--mpi])" >&2; exit 2 ;;
   esac
 done
 
@@ -45,6 +49,13 @@ if [ "$torch" -eq 1 ]; then
 fi
 if [ "$browser" -eq 1 ]; then
   PACKAGES+=("${BROWSER[@]}")
+fi
+# Only with --mpi: Open MPI (mpirun, and the headers memstrat-rank is built with).
+MPI=(
+  openmpi-bin libopenmpi-dev
+)
+if [ "$mpi" -eq 1 ]; then
+  PACKAGES+=("${MPI[@]}")
 fi
 
 missing=()

@@ -29,6 +29,8 @@ namespace memstrat {
 void apply_fp16(std::string_view option, TechniqueSet& set);
 void apply_bf16(std::string_view option, TechniqueSet& set);
 void apply_accum(std::string_view option, TechniqueSet& set);
+void apply_dp(std::string_view option, TechniqueSet& set);
+void apply_zero(std::string_view option, TechniqueSet& set);
 void apply_recompute(std::string_view option, TechniqueSet& set);
 void apply_offload(std::string_view option, TechniqueSet& set);
 

@@ -18,6 +18,12 @@ const std::vector<TechniqueEntry>& technique_entries() {
        apply_recompute},
       {"offload", "offload", "activations saved for backward moved to a file mapping of our own until backward",
        apply_offload},
+      {"dp", "dp", "data parallel over --ranks: gradients all-reduced in 4 MiB buckets, every rank steps alike",
+       apply_dp},
+      {"zero", "zero:S",
+       "data parallel over --ranks with model state sharded (ZeRO): 1 optimizer state, 2 and gradients, 3 and "
+       "parameters, each rank keeping 1/ranks",
+       apply_zero},
   };
   return entries;
 }

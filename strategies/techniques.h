@@ -19,6 +19,7 @@ struct TechniqueSet {
   int accum = 1;                           // micro-batches per optimizer step
   int recompute_segment = 0;               // 0: off; -1: about sqrt(layers); N: N layers per segment
   std::unique_ptr<ActivationStore> store;  // how saved activations are kept; null: as they are
+  int zero_stage = -1;                     // data parallelism over --ranks: -1 none, 0 dp, 1-3 ZeRO
   std::vector<std::string> names;          // the techniques applied, as given
   std::string label() const;               // "bf16+accum:4", or "none"
 };

@@ -97,10 +97,22 @@ TEST_CASE("a run whose loss explodes is recorded as diverged, with its step, in 
 TEST_CASE("every run option reaches the record and a child's command line", "[figures]") {
   // Each option set away from its default, the way a suite matrix sets it.
   cli::RunOptions o;
-  const std::map<std::string, nlohmann::json> values = {
-      {"model", "deepconv:3"}, {"image", 12},          {"channels", 8},  {"classes", 5},        {"batch", 6},
-      {"threads", 1},          {"optimizer", "adam"},  {"tech", "bf16"}, {"steps", 3},          {"seed", 7},
-      {"lr", 0.0025},          {"data", "/tmp/x.bin"}, {"samples", 24},  {"data_mode", "mmap"}, {"alloc", "pool"}};
+  const std::map<std::string, nlohmann::json> values = {{"model", "deepconv:3"},
+                                                        {"image", 12},
+                                                        {"channels", 8},
+                                                        {"classes", 5},
+                                                        {"batch", 6},
+                                                        {"threads", 1},
+                                                        {"optimizer", "adam"},
+                                                        {"tech", "bf16"},
+                                                        {"steps", 3},
+                                                        {"seed", 7},
+                                                        {"lr", 0.0025},
+                                                        {"data", "/tmp/x.bin"},
+                                                        {"samples", 24},
+                                                        {"data_mode", "mmap"},
+                                                        {"alloc", "pool"},
+                                                        {"ranks", 2}};
   for (const auto& option : cli::run_options()) {
     INFO(option.key);
     REQUIRE(values.count(std::string(option.key)));  // a new option needs a value here
@@ -118,7 +130,7 @@ TEST_CASE("every run option reaches the record and a child's command line", "[fi
   app.parse(words);
   REQUIRE(cli::config_json(child) == config);
   // Every option that differs from its default shows in the record name.
-  REQUIRE(cli::record_name(o) == "deepconv:3/b6/pool/bf16/i12/c8/k5/t1/adam/seed7/lr0.0025/n24/mmap");
+  REQUIRE(cli::record_name(o) == "deepconv:3/b6/pool/bf16/i12/c8/k5/t1/r2/adam/seed7/lr0.0025/n24/mmap");
 }
 
 TEST_CASE("results files hold only the keys schema/results.json declares, of the types it declares", "[figures]") {

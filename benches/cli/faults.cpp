@@ -57,6 +57,12 @@ void start_busy_processes() {
 std::optional<Fault> requested_fault() {
   const char* text = std::getenv("MEMSTRAT_FAULT");
   if (text == nullptr || *text == '\0') return std::nullopt;
+  // Under mpirun, MEMSTRAT_FAULT_RANK=R keeps the fault to rank R (Open MPI names each
+  // rank in OMPI_COMM_WORLD_RANK).
+  if (const char* only = std::getenv("MEMSTRAT_FAULT_RANK"); only != nullptr && *only != '\0') {
+    const char* rank = std::getenv("OMPI_COMM_WORLD_RANK");
+    if (rank == nullptr || std::string(rank) != only) return std::nullopt;
+  }
   const std::string spec = text;
   const auto bad = [&] {
     return std::invalid_argument(

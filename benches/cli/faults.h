@@ -13,7 +13,8 @@
 //
 // Steps and requests are counted from 1; warm-up steps count. With MEMSTRAT_FAULT_ONCE=PATH
 // the fault strikes only a run that finds no file at PATH, and that run makes one: the
-// first run of a suite is faulty, its re-runs are not.
+// first run of a suite is faulty, its re-runs are not. With MEMSTRAT_FAULT_RANK=R only
+// rank R of a --ranks run is struck.
 #pragma once
 
 #include <cstdint>

@@ -133,6 +133,10 @@ std::vector<RunOption> make_table() {
       whole("batch", "--batch,-b", "samples per optimizer step", G::config, &RunOptions::batch, 1, 1 << 20, "", true));
   t.push_back(whole("threads", "--threads,-t", "OpenMP threads (default: every core)", G::config, &RunOptions::threads,
                     1, 1024, "t", false));
+  t.push_back(whole("ranks", "--ranks",
+                    "MPI processes training together on slices of the batch (dp unless a zero:S "
+                    "technique is given; the batch is the global one)",
+                    G::config, &RunOptions::ranks, 1, 1024, "r", false));
   t.push_back(name("optimizer", "--optimizer", "sgd (momentum 0.9, weight decay 5e-4) or adam", G::config,
                    &RunOptions::optimizer, {"sgd", "adam"}, true));
   t.push_back(name("tech", "--tech",

@@ -25,7 +25,8 @@ struct RunOptions {
   int classes = 0;   // 0: the model's default
   int batch = 32;
   int steps = 10;
-  int threads = 0;  // 0: every core
+  int threads = 0;  // 0: every core (under --ranks: cores / ranks each)
+  int ranks = 1;    // MPI processes training together; batch is then every rank's samples
   std::uint64_t seed = 1;
   std::optional<double> lr;  // absent: the optimizer's default
   std::string optimizer = "sgd";

@@ -20,6 +20,7 @@
 #include "benches/cli/preflight.h"
 #include "benches/cli/preload.h"
 #include "benches/cli/probe.h"
+#include "benches/cli/ranks.h"
 #include "benches/cli/record.h"
 #include "benches/cli/session.h"
 #include "benches/cli/step_timeline.h"
@@ -86,6 +87,7 @@ nlohmann::json measure_run(const RunOptions& options, int warmup, bool keep_time
   ProcessTimes window_from = times_before;
   double window_cpu_from = 0.0;
   std::optional<double> load_average_from, mhz_from;
+  CommStats comm_from;
   for (int i = 0; i < warmup + options.steps; ++i) {
     if (i == warmup) {
       // The figures of the allocator's own view, the RSS split and the per-kind peaks
@@ -96,6 +98,7 @@ nlohmann::json measure_run(const RunOptions& options, int warmup, bool keep_time
       sampler.reset_peak();
       load_average_from = read_load_average(), mhz_from = read_cpu_mhz();
       window_from = read_process_times(), window_cpu_from = process_cpu_ms();
+      if (session->comm) comm_from = session->comm->stats();
     }
     inject_step_fault(i + 1);
     if (keep_timeline && i == warmup + options.steps - 1) step_timeline.arm(), timeline_start_ms = sampler.elapsed_ms();
@@ -180,6 +183,9 @@ nlohmann::json measure_run(const RunOptions& options, int warmup, bool keep_time
   r["predicted_peak_live_bytes"] = predicted;
   r["loss_first"] = losses.front();
   r["loss_last"] = losses.back();
+  const auto [weights_sum, weights_sum_sq] = session->trainer->weight_sums();
+  r["weights_sum"] = weights_sum;
+  r["weights_l2"] = std::sqrt(weights_sum_sq);
   r["losses"] = losses;
   r["step_times_ms"] = step_ms;
   nlohmann::json step_cpu = nlohmann::json::array();
@@ -204,6 +210,14 @@ nlohmann::json measure_run(const RunOptions& options, int warmup, bool keep_time
   r["disturbed_steps"] = verdict.disturbed_steps;
   r["step_disturbed"] = verdict.step_disturbed;
   if (!verdict.reason.empty()) r["disturbed_reason"] = verdict.reason;
+  if (session->comm != nullptr) {
+    const CommStats& c = session->comm->stats();
+    r["rank"] = session->comm->rank();
+    r["ranks"] = session->comm->size();
+    r["rank_batch"] = session->train.batch;
+    r["comm_bytes_per_step"] = double(c.bytes - comm_from.bytes) / steps;
+    r["comm_ms_per_step"] = double(c.ns - comm_from.ns) / 1e6 / steps;
+  }
   r["allocator"] = allocator.name();
   if (!allocator.version().empty()) r["allocator_version"] = allocator.version();
   for (const auto& [key, value] : allocator.own_figures()) r[key] = value;
@@ -229,11 +243,35 @@ Command add_run(CLI::App& app) {
   c->add_option("--json", *json_path, "write the results file here (Google Benchmark's shape)")
       ->check(writable_path("results file"));
   c->add_flag("!--no-timeline", *timeline, "leave the RSS timeline out of the record");
-  return [options, warmup, json_path, timeline]() {
+  auto launch = std::make_shared<RankLaunch>();
+  c->add_option("--hostfile", launch->hostfile, "with --ranks: Open MPI's hostfile, the hosts the ranks run on")
+      ->check(CLI::ExistingFile);
+  c->add_option("--transport", launch->transport,
+                "with --ranks: tcp for Open MPI's TCP transport only (default: its own choice, shared memory on "
+                "one host)");
+  c->add_option("--timeout", launch->timeout_s, "with --ranks: seconds before every rank is stopped")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  return [options, warmup, json_path, timeline, launch]() {
+    if (options->ranks > 1 && !is_rank_process()) {
+      // This process starts the ranks and merges what they write.
+      const nlohmann::json record = run_ranks(*options, *warmup, *timeline, *launch);
+      if (record["status"] == "ok")
+        print_record_summary(record);
+      else
+        std::fprintf(stderr, "memstrat: %s: %s\n", record["status"].get<std::string>().c_str(),
+                     record.value("reason", "").c_str());
+      if (!json_path->empty()) write_results_file(*json_path, results_document({record}, machine_context()));
+      return record["status"] == "ok" ? 0 : record["status"] == "diverged" ? kDivergedExit : 1;
+    }
     ensure_preloaded(options->alloc);
     const nlohmann::json record = measure_run(*options, *warmup, *timeline);
-    print_record_summary(record);
-    if (!json_path->empty()) write_results_file(*json_path, results_document({record}, machine_context()));
+    const int rank = record.value("rank", 0);
+    if (rank == 0) print_record_summary(record);
+    // Under mpirun every rank writes its own file; the starting process merges them.
+    const std::string path =
+        is_rank_process() && !json_path->empty() ? *json_path + ".rank" + std::to_string(rank) : *json_path;
+    if (!path.empty()) write_results_file(path, results_document({record}, machine_context()));
     return record["status"] == "ok" ? 0 : kDivergedExit;
   };
 }

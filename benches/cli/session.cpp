@@ -24,6 +24,15 @@ ModelSpec model_spec(const RunOptions& o) {
   return spec;
 }
 
+void check_rank_slices(const RunOptions& o) {
+  if (o.ranks > o.batch)
+    throw std::invalid_argument(
+        fmt::format("--ranks {} is more ranks than the batch of {} has samples", o.ranks, o.batch));
+  if (o.batch % o.ranks != 0)
+    throw std::invalid_argument(
+        fmt::format("--ranks {} does not divide the batch of {} into equal slices", o.ranks, o.batch));
+}
+
 TrainOptions train_options(const RunOptions& o, const TechniqueSet& techniques, const Model& model) {
   const int layers = int(model.layers.size());
   if (o.lr && (!std::isfinite(*o.lr) || *o.lr <= 0.0 || *o.lr > 100.0))
@@ -35,20 +44,26 @@ TrainOptions train_options(const RunOptions& o, const TechniqueSet& techniques, 
     t.optimizer.lr = float(*o.lr);
   else
     t.optimizer.lr = t.optimizer.kind == OptimizerKind::adam ? 1e-3f : model.default_sgd_lr;
+  // Data parallelism: the batch is every rank's; each trains on its slice.
+  t.ranks = o.ranks;
+  t.zero_stage = techniques.zero_stage >= 0 ? techniques.zero_stage : (o.ranks > 1 ? 0 : -1);
+  check_rank_slices(o);
+  t.global_batch = o.batch;
+  t.batch = o.batch / o.ranks;
   t.accum = techniques.accum;
   t.recompute_segment =
       techniques.recompute_segment < 0 ? default_recompute_segment(layers) : techniques.recompute_segment;
-  if (t.accum > o.batch)
+  if (t.accum > t.batch)
     throw std::invalid_argument(
-        fmt::format("accum:{} is more micro-batches than the batch of {} has samples", t.accum, o.batch));
+        fmt::format("accum:{} is more micro-batches than the batch of {} has samples", t.accum, t.batch));
   if (techniques.recompute_segment >= layers)
     throw std::invalid_argument(fmt::format(
         "recompute:{}: segments of {} layers cover all {} layers of {}, so nothing would be recomputed (use 1 to {})",
         techniques.recompute_segment, techniques.recompute_segment, layers, model.name, layers - 1));
-  if (o.batch % t.accum != 0)
+  if (t.batch % t.accum != 0)
     throw std::invalid_argument(
-        fmt::format("accum:{} does not divide the batch of {} into equal micro-batches", t.accum, o.batch));
-  omp_set_num_threads(o.threads > 0 ? o.threads : omp_get_num_procs());
+        fmt::format("accum:{} does not divide the batch of {} into equal micro-batches", t.accum, t.batch));
+  omp_set_num_threads(o.threads > 0 ? o.threads : std::max(1, omp_get_num_procs() / o.ranks));
   return t;
 }
 
@@ -80,6 +95,17 @@ bool file_exists(const std::string& path) {
 }
 
 }  // namespace
+
+namespace {
+Collective* (*g_rank_factory)() = nullptr;
+}  // namespace
+
+void set_rank_collective_factory(Collective* (*factory)()) { g_rank_factory = factory; }
+bool is_rank_process() { return g_rank_factory != nullptr; }
+Collective* rank_collective() {
+  static Collective* comm = g_rank_factory ? g_rank_factory() : nullptr;
+  return comm;
+}
 
 std::unique_ptr<Session> open_session(const RunOptions& o) {
   auto s = std::make_unique<Session>();
@@ -116,7 +142,22 @@ std::unique_ptr<Session> open_session(const RunOptions& o) {
   if (!s->temp_data.path().empty()) s->temp_data = TempFile();
 
   s->model.init(*s->allocator, o.seed);
-  s->trainer = std::make_unique<Trainer>(s->model, *s->allocator, *s->store, *s->data, s->train);
+  if (s->train.zero_stage >= 0) {
+    s->comm = rank_collective();
+    if (s->comm == nullptr) {
+      if (o.ranks > 1)
+        throw std::invalid_argument(
+            fmt::format("--ranks {} trains in {} MPI processes: `memstrat run` starts them "
+                        "under mpirun; this command trains in one",
+                        o.ranks, o.ranks));
+      s->local_comm = std::make_unique<LocalCollective>(1);
+      s->comm = s->local_comm.get();
+    }
+    if (s->comm->size() != o.ranks)
+      throw std::invalid_argument(fmt::format("--ranks {} but the MPI run has {} processes", o.ranks, s->comm->size()));
+    s->train.first_sample = s->comm->rank() * s->train.batch;
+  }
+  s->trainer = std::make_unique<Trainer>(s->model, *s->allocator, *s->store, *s->data, s->train, false, s->comm);
   // The step ahead, from the dry run: a strategy that plans or sizes itself does it now,
   // before the first step, instead of recording that step (ggml's reserve pass).
   s->allocator->reserve_step(step_buffers(record_trace(o)));

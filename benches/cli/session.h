@@ -20,6 +20,8 @@ namespace memstrat::cli {
 ModelSpec model_spec(const RunOptions& options);
 // Checks the options against each other; also sets the OpenMP thread count.
 TrainOptions train_options(const RunOptions& options, const TechniqueSet& techniques, const Model& model);
+// Throws unless --ranks cuts the batch into equal slices of at least one sample.
+void check_rank_slices(const RunOptions& options);
 
 // A dataset file that is removed when the session ends (when none was named).
 class TempFile {
@@ -47,6 +49,8 @@ struct Session {
   Model model;
   TempFile temp_data;
   std::unique_ptr<BatchSource> data;
+  std::unique_ptr<Collective> local_comm;  // one rank's, when this process is not one of MPI's
+  Collective* comm = nullptr;              // under data parallelism: the ranks' collective
   std::unique_ptr<Trainer> trainer;
   TrainOptions train;
 };
@@ -56,5 +60,12 @@ struct Session {
 std::unique_ptr<Session> open_session(const RunOptions& options);
 
 std::string format_bytes(double bytes);
+
+// The collective of this process when it is one rank of an MPI run: the rank's main
+// (benches/mpi/) gives a factory, called once when a session first needs it (after a
+// preloading re-exec, so MPI starts in the process that trains). Null in memstrat.
+void set_rank_collective_factory(Collective* (*factory)());
+bool is_rank_process();
+Collective* rank_collective();
 
 }  // namespace memstrat::cli

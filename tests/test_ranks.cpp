@@ -1,0 +1,144 @@
+// `run --ranks N`: data parallelism over MPI (Open MPI's mpirun and memstrat-rank),
+// plain (dp) and with ZeRO's sharding. Two ranks must learn what one process learns
+// at the same global batch, each rank must hold what the estimator predicts for it,
+// and a rank that fails must end the run with its name, leaving no process behind.
+#include <dirent.h>
+
+#include <fmt/core.h>
+
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+
+#include "tests/support.h"
+
+using namespace memstrat::test;
+
+namespace {
+
+// Open MPI leaks by design at exit; the sanitizer build keeps its other checks.
+const std::string kEnv = kSanitized ? "ASAN_OPTIONS=detect_leaks=0:halt_on_error=1" : "";
+
+nlohmann::json record_of(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return nlohmann::json::parse(text.str()).at("benchmarks").at(0);
+}
+
+nlohmann::json run_ranks(const TempDir& dir, int ranks, const std::string& tech, const std::string& extra = "",
+                         const std::string& env = "") {
+  const std::string json = dir.path(fmt::format("r{}-{}.json", ranks, tech));
+  const CliResult r = run_cli(fmt::format("run --model vgg-mini --image 16 --batch 16 --samples 64 --steps 3 "
+                                          "--warmup 1 --seed 7 --no-timeline --ranks {} --tech {} --json {} {}",
+                                          ranks, tech, json, extra),
+                              fmt::format("{} {}", kEnv, env));
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  return record_of(json);
+}
+
+// Processes whose command line holds `marker`.
+int processes_with(const std::string& marker) {
+  int found = 0;
+  DIR* proc = ::opendir("/proc");
+  while (dirent* e = proc ? ::readdir(proc) : nullptr) {
+    std::ifstream in(std::string("/proc/") + e->d_name + "/cmdline");
+    std::string cmdline((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    found += cmdline.find(marker) != std::string::npos ? 1 : 0;
+  }
+  if (proc) ::closedir(proc);
+  return found;
+}
+
+}  // namespace
+
+TEST_CASE("two ranks learn what one process learns, each holding what the estimator predicts", "[ranks]") {
+  const TempDir dir;
+  double dp_parameters = 0, dp_state = 0;
+  for (const std::string tech : {"dp", "zero:1", "zero:2", "zero:3"}) {
+    const nlohmann::json one = run_ranks(dir, 1, tech), two = run_ranks(dir, 2, tech);
+    INFO(tech << ": " << two.dump());
+    REQUIRE(two.at("ranks") == 2);
+    REQUIRE(two.at("rank_batch") == 8);
+    // Summation order differs (each rank sums its 8 samples, then the ranks are summed),
+    // so equal to rounding, not bitwise.
+    CHECK(two.at("weights_l2").get<double>() == Approx(one.at("weights_l2").get<double>()).epsilon(1e-6));
+    CHECK(two.at("weights_sum").get<double>() ==
+          Approx(one.at("weights_sum").get<double>()).epsilon(1e-5).margin(1e-5));
+    const auto l1 = one.at("losses").get<std::vector<double>>(), l2 = two.at("losses").get<std::vector<double>>();
+    REQUIRE(l1.size() == l2.size());
+    for (std::size_t i = 0; i < l1.size(); ++i) CHECK(l2[i] == Approx(l1[i]).epsilon(1e-5));
+    // Every rank's peak of live bytes is the dry run's of one rank, to the byte.
+    REQUIRE(two.at("rank_records").size() == 2);
+    for (const auto& rank : two.at("rank_records")) {
+      CHECK(rank.at("peak_live_bytes") == two.at("predicted_peak_live_bytes"));
+      CHECK(rank.at("comm_bytes_per_step").get<double>() > 0);
+    }
+    const double parameters = two["rank_records"][0].at("peak_parameter_bytes");
+    const double state = two["rank_records"][0].at("peak_optimizer_state_bytes");
+    if (tech == "dp") {
+      dp_parameters = parameters, dp_state = state;
+    } else {
+      // Sharded: half the optimizer state on each of two ranks (up to the padding of a shard).
+      CHECK(state == Approx(dp_state / 2).epsilon(0.01));
+      // zero:3 holds its shards and one layer's gathered parameters at a time.
+      if (tech == "zero:3")
+        CHECK(parameters < dp_parameters);
+      else
+        CHECK(parameters >= dp_parameters);
+    }
+  }
+  // The network path: Open MPI's TCP transport only, the same weights.
+  const nlohmann::json shared = run_ranks(dir, 2, "zero:2");
+  const nlohmann::json tcp = run_ranks(dir, 2, "zero:2", "--transport tcp");
+  CHECK(tcp.at("transport") == "tcp");
+  CHECK(tcp.at("weights_l2") == shared.at("weights_l2"));
+}
+
+TEST_CASE("a rank that dies or hangs ends the run naming it, with no process left", "[ranks]") {
+  const TempDir dir;
+  struct Case {
+    std::string fault, status, says;
+  };
+  for (const Case& c : {Case{"kill@3", "crash", "rank 1"}, Case{"exit@3", "crash", "rank 1"},
+                        Case{"hang@3", "timeout", "no rank finished within 10 s"}}) {
+    const std::string json = dir.path("fault-" + c.fault.substr(0, 4) + ".json");
+    const CliResult r = run_cli(
+        "run --model vgg-mini --image 16 --batch 16 --samples 64 --steps 5 --ranks 2 "
+        "--timeout 10 --no-timeline --json " +
+            json,
+        kEnv + " MEMSTRAT_FAULT=" + c.fault + " MEMSTRAT_FAULT_RANK=1");
+    INFO(c.fault << ": " << r.err);
+    CHECK(r.exit_code != 0);
+    const nlohmann::json record = record_of(json);
+    CHECK(record.at("status") == c.status);
+    CHECK_THAT(record.at("reason").get<std::string>(), Catch::Contains(c.says));
+    CHECK(processes_with(json) == 0);
+  }
+}
+
+TEST_CASE("a run over ranks that cannot start is refused before anything runs", "[ranks]") {
+  const TempDir dir;
+  const std::string hosts = dir.path("hosts");
+  std::ofstream(hosts) << "# one host that is not\nnosuchhost.invalid slots=2\n";
+  struct Case {
+    std::string args, says;
+  };
+  for (const Case& c : {Case{"--ranks 3 --batch 16", "--ranks 3 does not divide the batch of 16"},
+                        Case{"--ranks 32 --batch 16", "--ranks 32 is more ranks than the batch of 16"},
+                        Case{"--ranks 2 --batch 16 --hostfile " + hosts, "host 'nosuchhost.invalid' does not resolve"},
+                        Case{"--ranks 2 --batch 16 --transport udp", "--transport is tcp"}}) {
+    const CliResult r = run_cli("run --model vgg-mini --image 16 --steps 1 " + c.args, kEnv);
+    INFO(c.args << ": " << r.err);
+    CHECK(r.exit_code != 0);
+    CHECK_THAT(r.err, Catch::Contains(c.says));
+  }
+  // One process asked for two ranks' work without mpirun says how to get it.
+  const CliResult train = run_cli("train --model vgg-mini --image 16 --batch 16 --steps 1 --ranks 2", kEnv);
+  CHECK(train.exit_code != 0);
+  CHECK_THAT(train.err, Catch::Contains("`memstrat run` starts them under mpirun"));
+}
