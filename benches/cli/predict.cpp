@@ -89,13 +89,6 @@ nlohmann::json replay_in_this_process(const RunOptions& options, int steps) {
           {"seconds", std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count()}};
 }
 
-std::string read_text(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
 }  // namespace
 
 RssPrediction predict_peak_rss(const RunOptions& options, int steps, const Limits& limits) {
@@ -116,7 +109,7 @@ RssPrediction predict_peak_rss(const RunOptions& options, int steps, const Limit
     return p;
   }
   if (outcome.status != RunStatus::ok) {
-    std::string said = read_text(err);
+    std::string said = read_child_file(err);
     while (!said.empty() && (said.back() == '\n' || said.back() == ' ')) said.pop_back();
     if (const auto line = said.rfind('\n'); line != std::string::npos) said = said.substr(line + 1);
     p.error = fmt::format("the prediction child ended {}{}{}", to_string(outcome.status),
@@ -124,7 +117,7 @@ RssPrediction predict_peak_rss(const RunOptions& options, int steps, const Limit
     return p;
   }
   try {
-    const nlohmann::json answer = nlohmann::json::parse(read_text(out));
+    const nlohmann::json answer = nlohmann::json::parse(read_child_file(out));
     p.peak_rss_bytes = answer.at("peak_rss_bytes").get<std::size_t>();
     p.baseline_rss_bytes = answer.at("baseline_rss_bytes").get<std::size_t>();
   } catch (const std::exception& e) {

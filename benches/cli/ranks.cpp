@@ -44,13 +44,6 @@ std::string rank_program() {
   return ::access(beside.c_str(), X_OK) == 0 ? beside : std::string();
 }
 
-std::string read_text(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
 // What Open MPI says about the rank that failed ("mpirun noticed that process rank 1
 // with PID 123 on node vm exited on signal 9 (Killed)."), or our own rank's last error.
 std::string rank_failure(const std::string& err) {
@@ -150,7 +143,7 @@ nlohmann::json run_ranks(const RunOptions& o, int warmup, bool keep_timeline, co
   ::prctl(PR_SET_CHILD_SUBREAPER, 1);
   const Outcome outcome = supervise(argv, limits, out, err);
   reap_leftovers();
-  const std::string err_text = read_text(err);
+  const std::string err_text = read_child_file(err);
   if (outcome.status != RunStatus::ok || outcome.exit_code != 0) {
     std::string why = rank_failure(err_text);
     if (outcome.status == RunStatus::timeout)
@@ -167,7 +160,7 @@ nlohmann::json run_ranks(const RunOptions& o, int warmup, bool keep_timeline, co
   std::vector<nlohmann::json> records;
   for (int r = 0; r < o.ranks; ++r) {
     const std::string path = json + ".rank" + std::to_string(r);
-    const std::string text = read_text(path);
+    const std::string text = read_child_file(path);
     nlohmann::json doc = nlohmann::json::parse(text, nullptr, false);
     if (doc.is_discarded() || !doc.contains("benchmarks") || doc["benchmarks"].empty())
       return failure(o, RunStatus::crash, fmt::format("rank {} wrote no record ({})", r, path));

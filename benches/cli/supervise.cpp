@@ -11,6 +11,8 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <fstream>
+#include <sstream>
 #include <ctime>
 #include <cstring>
 #include <filesystem>
@@ -308,6 +310,13 @@ WorkDir::WorkDir(const std::string& name) {
 WorkDir::~WorkDir() {
   std::error_code ignored;
   std::filesystem::remove_all(path_, ignored);
+}
+
+std::string read_child_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
 }
 
 }  // namespace memstrat::cli

@@ -68,6 +68,9 @@ std::vector<int> process_tree(int root);
 // This program's own path, for the children it starts (/proc/self/exe).
 std::string self_exe();
 
+// A file whole (a child's stderr or record, a trace); empty when there is none.
+std::string read_child_file(const std::string& path);
+
 // A fresh directory under /tmp for a command's children ("/tmp/memstrat-NAME-XXXXXX"),
 // removed with everything in it however the command ends. Throws when none can be made.
 class WorkDir {

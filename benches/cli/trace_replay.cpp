@@ -1,3 +1,4 @@
+#include "benches/cli/supervise.h"
 #include "benches/cli/trace_replay.h"
 
 #include <fmt/core.h>
@@ -23,16 +24,9 @@ namespace memstrat::cli {
 
 namespace {
 
-std::string read_text(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
 // The last line a child wrote on stderr: its error.
 std::string last_line(const std::string& path) {
-  std::string said = read_text(path);
+  std::string said = read_child_file(path);
   while (!said.empty() && (said.back() == '\n' || said.back() == ' ')) said.pop_back();
   if (const auto line = said.rfind('\n'); line != std::string::npos) said = said.substr(line + 1);
   return said;
@@ -41,7 +35,7 @@ std::string last_line(const std::string& path) {
 Trace read_trace(const std::string& path) {
   std::ifstream probe(path);
   if (!probe) throw std::invalid_argument("trace " + path + ": cannot be read");
-  return trace_from_text(read_text(path), path);
+  return trace_from_text(read_child_file(path), path);
 }
 
 int steps_in(const Trace& trace, int asked) { return trace.is_captured() ? int(trace.steps.size()) : asked; }
@@ -130,7 +124,7 @@ nlohmann::json replay_in_child(const std::string& path, const std::string& spec,
                          outcome.reason.empty() ? "" : " (" + outcome.reason + ")", said.empty() ? "" : ": " + said)},
             {"seconds", outcome.wall_s}};
   }
-  nlohmann::json answer = nlohmann::json::parse(read_text(out), nullptr, false);
+  nlohmann::json answer = nlohmann::json::parse(read_child_file(out), nullptr, false);
   if (answer.is_discarded() || !answer.is_object())
     return {{"status", "crash"}, {"error", "the replay child wrote no answer"}, {"seconds", outcome.wall_s}};
   answer["status"] = "ok";

@@ -40,8 +40,7 @@ def _draw_lines(ax, cells):
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
 
 
-def _draw_step(ax, cell, top):
-    s = steps.series(cell.step_timeline())
+def _draw_step(ax, cell, s, top):
     x = np.asarray(s["t_ms"]) * 100.0 / s["step_ms"]
     ax.stackplot(x, *[s["live_mib"][k] for k in s["live_mib"]], colors=[steps.KIND_COLOURS.get(k, "#999999")
                                                                          for k in s["live_mib"]],
@@ -55,11 +54,9 @@ def _draw_step(ax, cell, top):
     ax.set_ylim(0, top)
     ax.set_xticks([0, 50, 100])
     ax.set_title(cell.strategy, loc="left", fontsize=9, pad=2)
-    gap = max(s["rss_mib"]) - max(s["total_mib"])
     ax.text(0.98, 0.04, f"RSS {max(s['rss_mib']):.0f}, live {max(s['total_mib']):.0f}", transform=ax.transAxes,
             ha="right", va="bottom", fontsize=7, color="#222222",
             bbox={"facecolor": "#ffffff", "alpha": 0.7, "lw": 0, "pad": 1})
-    return gap
 
 
 def _draw_steps(results, out_dir):
@@ -77,10 +74,10 @@ def _draw_steps(results, out_dir):
     for sub, (workload, cells), nrows in zip(subfigs, blocks, rows):
         sub.suptitle(workload_label(workload), x=0.01, ha="left", fontsize=10, fontweight="bold")
         axes = sub.subplots(nrows, COLUMNS, sharex=True, sharey=True, squeeze=False)
-        top = 1.08 * max(max(max(steps.series(c.step_timeline())["rss_mib"]),
-                             max(steps.series(c.step_timeline())["total_mib"])) for c in cells)
-        for ax, cell in zip(axes.flat, cells):
-            _draw_step(ax, cell, top)
+        series = [steps.series(c.step_timeline()) for c in cells]  # once per cell: the y range and the panel
+        top = 1.08 * max(max(max(s["rss_mib"]), max(s["total_mib"])) for s in series)
+        for ax, cell, s in zip(axes.flat, cells, series):
+            _draw_step(ax, cell, s, top)
             ax.grid(color="#eeeeee", lw=0.5)
         for ax in axes.flat[len(cells):]:
             ax.set_visible(False)
