@@ -69,6 +69,9 @@ bench: setup $(BUILD)/CMakeCache.txt
 	$(MAKE) --no-print-directory charts
 
 # Regenerates every chart and results/REPORT.md from the results in results/.
+# The newest suite over MPI ranks (results/configs/ranks.toml) gets its own chart set.
+RANKS_RESULTS ?= $(lastword $(sort $(wildcard results/suites/ranks-*.json)))
 charts: setup
 	scripts/plot
 	scripts/report
+	$(if $(RANKS_RESULTS),scripts/plot $(RANKS_RESULTS) --out results/charts/ranks)

@@ -58,7 +58,7 @@ int processes_with(const std::string& marker) {
 
 TEST_CASE("two ranks learn what one process learns, each holding what the estimator predicts", "[ranks]") {
   const TempDir dir;
-  double dp_parameters = 0, dp_state = 0;
+  double dp_parameters = 0, dp_state = 0, p1 = 0, g1 = 0, k1 = 0;
   for (const std::string tech : {"dp", "zero:1", "zero:2", "zero:3"}) {
     const nlohmann::json one = run_ranks(dir, 1, tech), two = run_ranks(dir, 2, tech);
     INFO(tech << ": " << two.dump());
@@ -78,6 +78,16 @@ TEST_CASE("two ranks learn what one process learns, each holding what the estima
       CHECK(rank.at("peak_live_bytes") == two.at("predicted_peak_live_bytes"));
       CHECK(rank.at("comm_bytes_per_step").get<double>() > 0);
     }
+    // The ZeRO paper's formula for the stage, from one process's own peaks: P + G + K
+    // shared out as the stage shares them.
+    if (tech == "dp")  // one process's own peaks, dp over one rank being plain training
+      p1 = one.at("peak_parameter_bytes"), g1 = one.at("peak_gradient_bytes"),
+      k1 = one.at("peak_optimizer_state_bytes");
+    const double formula = tech == "dp"       ? p1 + g1 + k1
+                           : tech == "zero:1" ? p1 + g1 + k1 / 2
+                           : tech == "zero:2" ? p1 + (g1 + k1) / 2
+                                              : (p1 + g1 + k1) / 2;
+    CHECK(two.at("zero_formula_bytes").get<double>() == Approx(formula).epsilon(1e-3));
     const double parameters = two["rank_records"][0].at("peak_parameter_bytes");
     const double state = two["rank_records"][0].at("peak_optimizer_state_bytes");
     if (tech == "dp") {
@@ -95,7 +105,7 @@ TEST_CASE("two ranks learn what one process learns, each holding what the estima
   // The network path: Open MPI's TCP transport only, the same weights.
   const nlohmann::json shared = run_ranks(dir, 2, "zero:2");
   const nlohmann::json tcp = run_ranks(dir, 2, "zero:2", "--transport tcp");
-  CHECK(tcp.at("transport") == "tcp");
+  CHECK(tcp.at("config").at("transport") == "tcp");
   CHECK(tcp.at("weights_l2") == shared.at("weights_l2"));
 }
 
@@ -131,7 +141,7 @@ TEST_CASE("a run over ranks that cannot start is refused before anything runs", 
   for (const Case& c : {Case{"--ranks 3 --batch 16", "--ranks 3 does not divide the batch of 16"},
                         Case{"--ranks 32 --batch 16", "--ranks 32 is more ranks than the batch of 16"},
                         Case{"--ranks 2 --batch 16 --hostfile " + hosts, "host 'nosuchhost.invalid' does not resolve"},
-                        Case{"--ranks 2 --batch 16 --transport udp", "--transport is tcp"}}) {
+                        Case{"--ranks 2 --batch 16 --transport udp", "udp not in {tcp}"}}) {
     const CliResult r = run_cli("run --model vgg-mini --image 16 --steps 1 " + c.args, kEnv);
     INFO(c.args << ": " << r.err);
     CHECK(r.exit_code != 0);
@@ -141,4 +151,50 @@ TEST_CASE("a run over ranks that cannot start is refused before anything runs", 
   const CliResult train = run_cli("train --model vgg-mini --image 16 --batch 16 --steps 1 --ranks 2", kEnv);
   CHECK(train.exit_code != 0);
   CHECK_THAT(train.err, Catch::Contains("`memstrat run` starts them under mpirun"));
+}
+
+TEST_CASE("fit --max-ranks finds the fewest ranks a strategy trains on within a rank's budget", "[ranks]") {
+  // Under AddressSanitizer RSS is shadow memory more than the model's; the normal build tests it.
+  if (kSanitized) return;
+  const TempDir dir;
+  // Sixteen layers of 1536: 423 MiB of live bytes in one process and under dp a rank
+  // (every rank holds all of it), under zero:3 229 MiB a rank over two (estimator); Open
+  // MPI's libraries and buffers add about 30 MiB to a rank's RSS.
+  const std::string out = dir.path("fit.json");
+  std::string layers = "1536";
+  for (int i = 1; i < 16; ++i) layers += ",1536";
+  const CliResult r = run_cli("fit --model mlp:" + layers +
+                                  " --image 16 --budget 400MiB --techs dp zero:3 --max-ranks 2 --steps 1 "
+                                  "--max-batch 16 --out " +
+                                  out,
+                              kEnv);
+  INFO(r.out << r.err);
+  REQUIRE(r.exit_code == 0);
+  std::ifstream in(out);
+  const nlohmann::json document = nlohmann::json::parse(in);
+  const nlohmann::json& results = document.at("fit").at("results");
+  REQUIRE(results.size() == 2);
+  for (const nlohmann::json& entry : results) {
+    INFO(entry.dump());
+    // One rank never trains: it was tried and refused or stopped, and says so.
+    REQUIRE(entry.at("ranks") == 2);
+    REQUIRE(entry.at("fewer_ranks").at("ranks") == 1);
+    CHECK(entry.at("fewer_ranks").at("status") != "ok");
+    if (entry.at("tech") == "dp") {
+      CHECK(entry.at("max_batch") == 0);  // every rank holds the whole model: more ranks do not help
+    } else {
+      CHECK(entry.at("max_batch").get<int>() >= 2);
+      CHECK(entry.at("max_batch").get<int>() % 2 == 0);  // a global batch, whole slices
+    }
+  }
+  // The run that proves zero:3's answer is in the results, over two ranks, every rank within the budget.
+  bool proved = false;
+  for (const nlohmann::json& record : document.at("benchmarks"))
+    if (record.at("config").at("tech") == "zero:3" && record.at("status") == "ok") {
+      CHECK(record.at("config").at("ranks") == 2);
+      for (const auto& rank : record.at("rank_records"))
+        CHECK(rank.at("peak_rss_bytes").get<double>() <= 400.0 * 1048576);
+      proved = true;
+    }
+  CHECK(proved);
 }

@@ -33,6 +33,9 @@ namespace {
 
 struct FitResult {
   std::string alloc, tech;
+  int ranks = 1;  // under --ranks or --max-ranks: the ranks it was fitted over
+  // Under --max-ranks: why one rank fewer did not train (batch, status, reason); null at the first tried.
+  nlohmann::json fewer_ranks;
   int max_batch = 0;
   nlohmann::json record;                           // the run at max_batch
   int predicted_batch = 0;                         // the largest batch whose predicted peak RSS is within the budget
@@ -64,12 +67,13 @@ int estimator_bound(RunOptions o, int step, int limit, std::size_t budget) {
 FitResult fit_one(const RunOptions& base, const std::string& alloc, const std::string& tech, const SuiteConfig& probe,
                   int max_batch, const std::string& work_dir) {
   FitResult r;
-  r.alloc = alloc, r.tech = tech;
+  r.alloc = alloc, r.tech = tech, r.ranks = base.ranks;
   RunOptions o = base;
   o.alloc = alloc, o.tech = tech;
   const std::size_t budget = *probe.budget_bytes;
-  // Batches are searched in micro-batch units: batch = units * step.
-  const int step = make_techniques(tech).accum;
+  // Batches are searched in micro-batch units: batch = units * step, every rank's
+  // slice a whole number of micro-batches.
+  const int step = make_techniques(tech).accum * o.ranks;
   const int bound = estimator_bound(o, step, max_batch, budget) / step;
   auto at = [&](int units) {
     RunOptions b = o;
@@ -194,6 +198,8 @@ FitResult fit_one(const RunOptions& base, const std::string& alloc, const std::s
     (trains(mid) ? ok : fail) = mid;
   }
   r.max_batch = ok * step;
+  if (o.ranks > 1)
+    for (auto& t : r.tries) t["ranks"] = o.ranks;
   if (fail > 0) {
     r.failed_batch = fail * step;
     std::tie(r.failed_status, r.failed_reason) = outcome[fail];
@@ -228,6 +234,11 @@ Command add_fit(CLI::App& app) {
   c->add_option("--max-batch", *max_batch, "largest batch to consider")
       ->check(whole_number(1, 1 << 20))
       ->capture_default_str();
+  auto max_ranks = std::make_shared<int>(0);
+  c->add_option("--max-ranks", *max_ranks,
+                "find, per strategy, the fewest ranks from --ranks up to this many that train (for a model "
+                "that does not fit one rank's budget); the budget is each rank's")
+      ->check(whole_number(2, 1024));
   c->add_option("--out", *out, "results file (default: results/fit-<host>-<date>.json)")
       ->check(writable_path("results file"));
   return [=]() {
@@ -239,8 +250,14 @@ Command add_fit(CLI::App& app) {
     probe.repeats = 1;
     RunOptions base = *options;
     build_model(model_spec(base));  // a bad model is refused before anything runs
+    if (*max_ranks > 0 && *max_ranks < base.ranks)
+      throw std::invalid_argument(fmt::format("--max-ranks {} is fewer than --ranks {}", *max_ranks, base.ranks));
+    const int most_ranks = std::max(base.ranks, *max_ranks);
     std::vector<std::pair<std::string, std::string>> combos;
-    if (allocs->empty() && techs->empty()) {
+    if (allocs->empty() && techs->empty() && most_ranks > 1) {
+      // Over ranks: plain data parallelism and each ZeRO stage, under glibc.
+      for (const char* t : {"dp", "zero:1", "zero:2", "zero:3"}) combos.emplace_back("malloc", t);
+    } else if (allocs->empty() && techs->empty()) {
       for (const char* a : {"malloc", "jemalloc", "mimalloc", "tcmalloc", "arena", "pool", "mmap", "planned"})
         if (refused_in_this_build(a).empty()) combos.emplace_back(a, "none");  // sanitizers refuse preloading
       // accum:4 needs 4 samples to split: under a smaller --max-batch it is left out, not an error.
@@ -252,16 +269,21 @@ Command add_fit(CLI::App& app) {
     }
     for (const auto& [a, t] : combos) {
       if (preload_library(a).empty()) make_allocator(a);
-      if (const int accum = make_techniques(t).accum; accum > *max_batch)
+      if (const int least = make_techniques(t).accum * base.ranks; least > *max_batch)
         throw std::invalid_argument(
-            fmt::format("{} needs a batch of at least {}, more than --max-batch {}", t, accum, *max_batch));
+            fmt::format("{} over {} rank(s) needs a batch of at least {}, more than --max-batch {}", t, base.ranks,
+                        least, *max_batch));
     }
-    // A budget under what the model holds before any step is a mistake, not a finding.
-    if (const std::size_t state = model_state_bytes(base); state > *probe.budget_bytes)
+    // A budget under what the model holds before any step is a mistake, not a finding:
+    // over ranks, under the most sharded stage at the most ranks allowed.
+    RunOptions leanest = base;
+    leanest.ranks = most_ranks;
+    if (const std::size_t state = model_state_bytes(leanest); state > *probe.budget_bytes)
       throw std::invalid_argument(fmt::format(
           "--budget {} ({}) is smaller than what {} holds before its first step at any batch ({}: parameters, "
-          "gradients, optimizer state; estimator): nothing can train within it",
-          *budget, format_bytes(double(*probe.budget_bytes)), base.model, format_bytes(double(state))));
+          "gradients, optimizer state{}; estimator): nothing can train within it",
+          *budget, format_bytes(double(*probe.budget_bytes)), base.model, format_bytes(double(state)),
+          most_ranks > 1 ? fmt::format(", a rank's share under zero:3 over {} ranks", most_ranks) : ""));
     std::string path = *out;
     if (path.empty()) {
       std::filesystem::create_directories("results");
@@ -269,9 +291,10 @@ Command add_fit(CLI::App& app) {
     }
     check_output_path(path, "results file");  // before the first probe, not after the last
     const Model model = build_model(model_spec(base));
-    fmt::print("largest batch within {} ({}) for {} ({}x{}x{}), {} steps per probe, budget enforced by {}\n", *budget,
-               format_bytes(double(*probe.budget_bytes)), base.model, model.input.c, model.input.h, model.input.w,
-               *steps, budget_enforcement());
+    fmt::print("largest {}batch within {} ({}){} for {} ({}x{}x{}), {} steps per probe, budget enforced by {}\n",
+               most_ranks > 1 ? "global " : "", *budget, format_bytes(double(*probe.budget_bytes)),
+               most_ranks > 1 ? " a rank" : "", base.model, model.input.c, model.input.h, model.input.w, *steps,
+               budget_enforcement());
     const WorkDir work("fit");  // removed however the search ends
     install_interrupt_handler();
     std::vector<FitResult> results;
@@ -280,9 +303,28 @@ Command add_fit(CLI::App& app) {
     fmt::print("{}\n", head);
     std::fflush(stdout);
     for (const auto& [a, t] : combos) {
-      const std::string label = t == "none" ? a : fmt::format("{} + {}", a, t);
+      std::string label = t == "none" ? a : fmt::format("{} + {}", a, t);
       fmt::print(stderr, "fit: {} ...\n", label);
       FitResult r = fit_one(base, a, t, probe, *max_batch, work.path());
+      // Under --max-ranks: one more rank at a time until one trains.
+      for (RunOptions more = base; r.max_batch == 0 && more.ranks < *max_ranks;) {
+        nlohmann::json fewer = {
+            {"ranks", more.ranks}, {"batch", r.failed_batch}, {"status", r.failed_status}, {"reason", r.failed_reason}};
+        ++more.ranks;
+        if (make_techniques(t).accum * more.ranks > *max_batch) break;
+        fmt::print(stderr, "fit: {} over {} ranks ...\n", label, more.ranks);
+        const int runs_before = r.runs_made;
+        nlohmann::json tries_before = r.tries;
+        std::vector<nlohmann::json> runs_before_records = std::move(r.runs);
+        r = fit_one(more, a, t, probe, *max_batch, work.path());
+        r.fewer_ranks = fewer;
+        r.runs_made += runs_before;
+        for (auto& tr : r.tries) tries_before.push_back(tr);
+        r.tries = tries_before;
+        runs_before_records.insert(runs_before_records.end(), r.runs.begin(), r.runs.end());
+        r.runs = std::move(runs_before_records);
+      }
+      if (most_ranks > 1) label += fmt::format(" ({} rank{})", r.ranks, r.ranks == 1 ? "" : "s");
       const std::string predicted = r.predicted ? std::to_string(r.predicted_batch) : "-";
       const std::string above =
           r.failed_batch > 0 ? fmt::format("{} {}", r.failed_batch, r.failed_status) : "(--max-batch)";
@@ -302,12 +344,16 @@ Command add_fit(CLI::App& app) {
                           {"image", model.input.h},
                           {"steps", *steps},
                           {"results", nlohmann::json::array()}};
+    if (most_ranks > 1) fit["ranks"] = base.ranks, fit["budget_per_rank"] = true;
+    if (*max_ranks > 0) fit["max_ranks"] = *max_ranks;
     std::vector<nlohmann::json> records;  // every run of the search, the confirmations among them
     const FitResult* fastest = nullptr;
     for (const auto& r : results) {
       nlohmann::json entry = {{"alloc", r.alloc},    {"tech", r.tech},   {"max_batch", r.max_batch},
                               {"runs", r.runs_made}, {"tries", r.tries}, {"confirmed", r.failed_batch > 0}};
       if (r.predicted) entry["predicted_batch"] = r.predicted_batch;
+      if (most_ranks > 1) entry["ranks"] = r.ranks;
+      if (!r.fewer_ranks.is_null()) entry["fewer_ranks"] = r.fewer_ranks;
       if (r.failed_batch > 0)
         entry["failed"] = {{"batch", r.failed_batch}, {"status", r.failed_status}, {"reason", r.failed_reason}};
       if (r.max_batch > 0) {
@@ -326,8 +372,10 @@ Command add_fit(CLI::App& app) {
                         {"max_batch", fastest->max_batch},
                         {"step_ms", fastest->record["step_ms"]},
                         {"samples_per_s", fastest->record["samples_per_s"]}};
-      fmt::print("fastest that fits: {}{} at batch {}, {:.1f} samples/s\n", fastest->alloc,
+      if (most_ranks > 1) fit["fastest"]["ranks"] = fastest->ranks;
+      fmt::print("fastest that fits: {}{} at batch {}{}, {:.1f} samples/s\n", fastest->alloc,
                  fastest->tech == "none" ? std::string() : fmt::format(" + {}", fastest->tech), fastest->max_batch,
+                 most_ranks > 1 ? fmt::format(" over {} ranks", fastest->ranks) : "",
                  fastest->record["samples_per_s"].get<double>());
     } else {
       fmt::print("nothing fits: not even batch 1 trains within {}\n", *budget);

@@ -155,6 +155,10 @@ std::vector<RunOption> make_table() {
                     &RunOptions::samples, 1, std::uint64_t(1) << 40, "n", false));
   t.push_back(name("data_mode", "--data-mode", "how the training set is held: memory, mmap or stream", G::run,
                    &RunOptions::data_mode, {"memory", "mmap", "stream"}, true));
+  t.push_back(name("transport", "--transport",
+                   "with --ranks: tcp for Open MPI's TCP transport only (default: its own choice, shared memory "
+                   "on one host)",
+                   G::run, &RunOptions::transport, {"tcp"}, true));
   t.push_back(
       name("alloc", "--alloc,-a", "allocation strategy (see `memstrat list`)", G::run, &RunOptions::alloc, {}, false));
   return t;

@@ -35,6 +35,7 @@ struct RunOptions {
   std::string alloc = "malloc";
   std::string tech = "none";  // technique list, "bf16,accum:4,recompute"
   std::string data_mode = "memory";
+  std::string transport;  // under --ranks: "tcp" for Open MPI's TCP transport only; empty: its own choice
 };
 
 // Which commands take an option: `config` names a configuration (estimate, fit,

@@ -33,6 +33,9 @@ std::string caveat_for(const RunOptions& o) {
   if (o.alloc == "malloc")
     add("glibc's peak moves with where the process's small allocations (tensor headers, libgomp's, the "
         "harness's) land among the freed buffers, which the replay does not make");
+  if (o.ranks > 1)
+    add("rank 0 replayed alone, outside mpirun: Open MPI's libraries, shared-memory segments and the buffers it "
+        "keeps for collectives are not in it");
   return caveat;
 }
 
@@ -69,7 +72,7 @@ class TrainingThreads {
 nlohmann::json replay_in_this_process(const RunOptions& options, int steps) {
   const auto started = std::chrono::steady_clock::now();
   const Trace trace = record_trace(options);
-  auto session = open_session(options);
+  auto session = open_session(options, true);  // under --ranks: rank 0's allocations
   const ProcessMemory baseline = read_process_memory();
   TrainingThreads threads;
   const bool reset = reset_peak_rss();

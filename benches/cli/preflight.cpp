@@ -17,6 +17,7 @@
 
 #include "benches/cli/commands.h"
 #include "benches/cli/machine.h"
+#include "strategies/techniques.h"
 
 namespace memstrat::cli {
 
@@ -109,8 +110,37 @@ std::string memory_advice(const MemoryNeed& need, std::size_t available) {
 
 std::size_t model_state_bytes(const RunOptions& options) {
   RunOptions smallest = options;
-  smallest.batch = 1, smallest.tech = "none";
+  // Over ranks, one sample each and every state sharded (zero:3): the least a rank holds.
+  smallest.batch = std::max(1, options.ranks), smallest.tech = options.ranks > 1 ? "zero:3" : "none";
   return estimate_for(smallest).setup_bytes;
+}
+
+std::optional<std::size_t> zero_formula_bytes(const RunOptions& options) {
+  const TechniqueSet techniques = make_techniques(options.tech);
+  if (options.ranks <= 1 && techniques.zero_stage < 0) return std::nullopt;
+  // The same run in one process: its techniques less dp and zero:S.
+  RunOptions one = options;
+  one.ranks = 1;
+  one.tech.clear();
+  std::stringstream parts(options.tech);
+  for (std::string part; std::getline(parts, part, ',');)
+    if (part != "dp" && part.rfind("zero:", 0) != 0) one.tech += (one.tech.empty() ? "" : ",") + part;
+  if (one.tech.empty()) one.tech = "none";
+  const Estimate e = estimate_for(one);
+  const auto bytes = [&](BufferKind k) { return double(e.peak_by_kind[std::size_t(k)]); };
+  const double p = bytes(BufferKind::parameter), g = bytes(BufferKind::gradient),
+               k = bytes(BufferKind::optimizer_state);
+  const double n = options.ranks;
+  switch (std::max(0, techniques.zero_stage)) {
+    case 0:
+      return std::size_t(p + g + k);
+    case 1:
+      return std::size_t(p + g + k / n);
+    case 2:
+      return std::size_t(p + (g + k) / n);
+    default:
+      return std::size_t((p + g + k) / n);
+  }
 }
 
 void check_output_path(const std::string& path, const std::string& what) {

@@ -5,6 +5,7 @@
 
 #include <CLI/CLI.hpp>
 #include <cstddef>
+#include <optional>
 #include <string>
 
 #include "benches/cli/session.h"
@@ -43,8 +44,18 @@ std::string memory_advice(const MemoryNeed& need, std::size_t available);
 
 // What this model holds before its first step whatever the batch and the
 // techniques: parameters, gradients, optimizer state (the estimator's setup
-// figure at batch 1, without techniques). A budget under it cannot train at all.
+// figure at batch 1, without techniques; over ranks, a rank's under zero:3 at one
+// sample a rank). A budget under it cannot train at all.
 std::size_t model_state_bytes(const RunOptions& options);
+
+// A rank's model states by the ZeRO paper's formulas (Rajbhandari et al. 2020, section
+// 5.1), with this run's own bytes where the paper counts mixed-precision Adam's: P, G
+// and K are the parameters, gradients and optimizer state one process holds (fp32
+// here, 4 + 4 + 4 bytes a parameter under SGD with momentum, 4 + 4 + 8 under Adam).
+// dp: P + G + K; zero:1: P + G + K/N; zero:2: P + (G + K)/N; zero:3: (P + G + K)/N.
+// What they leave out (activations, workspace, the buffers collectives move, a layer's
+// gathered parameters) is the rest of the estimator's figure. Absent without ranks.
+std::optional<std::size_t> zero_formula_bytes(const RunOptions& options);
 
 // Throws std::runtime_error when a file cannot be written at `path`: its folder is
 // missing, is not a folder or cannot take a new file, or the path is a folder

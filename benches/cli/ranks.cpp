@@ -99,9 +99,9 @@ void check_rank_launch(const RunOptions& o, const RankLaunch& launch) {
     throw std::invalid_argument(
         "--ranks needs memstrat-rank, which this build did not make (no MPI when it was configured): run "
         "scripts/setup.sh --mpi, then cmake again");
-  if (!launch.transport.empty() && launch.transport != "tcp")
-    throw std::invalid_argument("--transport is tcp (Open MPI's TCP transport only) or left out (got '" +
-                                launch.transport + "')");
+  if (!o.transport.empty() && o.transport != "tcp")
+    throw std::invalid_argument("--transport is tcp (Open MPI's TCP transport only) or left out (got '" + o.transport +
+                                "')");
   if (!launch.hostfile.empty()) {
     std::ifstream in(launch.hostfile);
     if (!in) throw std::invalid_argument("--hostfile " + launch.hostfile + ": cannot be read");
@@ -129,7 +129,7 @@ nlohmann::json run_ranks(const RunOptions& o, int warmup, bool keep_timeline, co
   if (::geteuid() == 0) argv.emplace_back("--allow-run-as-root");
   if (launch.hostfile.empty() && o.ranks > usable_cpus()) argv.emplace_back("--oversubscribe");
   if (!launch.hostfile.empty()) argv.insert(argv.end(), {"--hostfile", launch.hostfile});
-  if (launch.transport == "tcp") argv.insert(argv.end(), {"--mca", "btl", "tcp,self"});
+  if (o.transport == "tcp") argv.insert(argv.end(), {"--mca", "btl", "tcp,self"});
   // Each rank's threads are its own to place (cores / ranks each, session.cpp).
   argv.insert(argv.end(), {"--bind-to", "none", rank_program(), "run"});
   for (std::string& word : option_arguments(o)) argv.push_back(std::move(word));
@@ -174,7 +174,7 @@ nlohmann::json run_ranks(const RunOptions& o, int warmup, bool keep_timeline, co
     for (const char* key :
          {"rank", "peak_rss_bytes", "baseline_rss_bytes", "peak_live_bytes", "step_ms", "peak_parameter_bytes",
           "peak_gradient_bytes", "peak_optimizer_state_bytes", "peak_activation_bytes", "peak_temporary_bytes",
-          "peak_workspace_bytes", "comm_bytes_per_step", "comm_ms_per_step", "loss_last"})
+          "peak_workspace_bytes", "comm_bytes_per_step", "comm_ms_per_step", "predicted_peak_live_bytes", "loss_last"})
       if (r.contains(key)) mine[key] = r[key];
     per_rank.push_back(mine);
     const double rss = r.value("peak_rss_bytes", 0.0), ms = r.value("step_ms", 0.0);
@@ -187,7 +187,6 @@ nlohmann::json run_ranks(const RunOptions& o, int warmup, bool keep_timeline, co
   if (rss_min > 0) merged["peak_rss_spread"] = rss_max / rss_min;
   if (ms_min > 0) merged["step_ms_spread"] = ms_max / ms_min;
   merged.erase("rank");
-  if (!launch.transport.empty()) merged["transport"] = launch.transport;
   return merged;
 }
 

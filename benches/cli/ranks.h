@@ -17,8 +17,7 @@
 namespace memstrat::cli {
 
 struct RankLaunch {
-  std::string hostfile;   // passed to mpirun; empty: every rank on this host
-  std::string transport;  // "tcp": Open MPI's TCP transport only; empty: its own choice
+  std::string hostfile;  // passed to mpirun; empty: every rank on this host
   double timeout_s = 600;
 };
 

@@ -217,6 +217,7 @@ nlohmann::json measure_run(const RunOptions& options, int warmup, bool keep_time
     r["rank_batch"] = session->train.batch;
     r["comm_bytes_per_step"] = double(c.bytes - comm_from.bytes) / steps;
     r["comm_ms_per_step"] = double(c.ns - comm_from.ns) / 1e6 / steps;
+    if (const auto formula = zero_formula_bytes(options)) r["zero_formula_bytes"] = *formula;
   }
   r["allocator"] = allocator.name();
   if (!allocator.version().empty()) r["allocator_version"] = allocator.version();
@@ -246,9 +247,6 @@ Command add_run(CLI::App& app) {
   auto launch = std::make_shared<RankLaunch>();
   c->add_option("--hostfile", launch->hostfile, "with --ranks: Open MPI's hostfile, the hosts the ranks run on")
       ->check(CLI::ExistingFile);
-  c->add_option("--transport", launch->transport,
-                "with --ranks: tcp for Open MPI's TCP transport only (default: its own choice, shared memory on "
-                "one host)");
   c->add_option("--timeout", launch->timeout_s, "with --ranks: seconds before every rank is stopped")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();

@@ -107,7 +107,7 @@ Collective* rank_collective() {
   return comm;
 }
 
-std::unique_ptr<Session> open_session(const RunOptions& o) {
+std::unique_ptr<Session> open_session(const RunOptions& o, bool rank_zero_alone) {
   auto s = std::make_unique<Session>();
   s->options = o;
   s->model = build_model(model_spec(o));
@@ -145,12 +145,12 @@ std::unique_ptr<Session> open_session(const RunOptions& o) {
   if (s->train.zero_stage >= 0) {
     s->comm = rank_collective();
     if (s->comm == nullptr) {
-      if (o.ranks > 1)
+      if (o.ranks > 1 && !rank_zero_alone)
         throw std::invalid_argument(
             fmt::format("--ranks {} trains in {} MPI processes: `memstrat run` starts them "
                         "under mpirun; this command trains in one",
                         o.ranks, o.ranks));
-      s->local_comm = std::make_unique<LocalCollective>(1);
+      s->local_comm = std::make_unique<LocalCollective>(o.ranks);
       s->comm = s->local_comm.get();
     }
     if (s->comm->size() != o.ranks)

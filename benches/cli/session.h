@@ -57,7 +57,9 @@ struct Session {
 
 // Checks the options, makes or opens the dataset, builds the model and takes its
 // memory, and sets up the trainer. Throws with a one-line message on bad input.
-std::unique_ptr<Session> open_session(const RunOptions& options);
+// Under --ranks outside mpirun, `rank_zero_alone` makes the session rank 0 of that
+// many talking to no one (the replay of a rank's allocations); else it is refused.
+std::unique_ptr<Session> open_session(const RunOptions& options, bool rank_zero_alone = false);
 
 std::string format_bytes(double bytes);
 

@@ -312,7 +312,13 @@ nlohmann::json run_kernel_cell(const Cell& cell, const SuiteConfig& config, int 
   }
   if (!refusal.empty()) return failure_record(cell, RunStatus::oom, refusal + " (not run)");
   fs::remove(json_path);
-  const Outcome outcome = supervise(child_command(cell, config, repeat, json_path), suite_limits(config), "", err_path);
+  Limits limits = suite_limits(config);
+  const int ranks = cell.options.ranks;
+  // The budget is each rank's: the ranks and mpirun share one limit of that many budgets
+  // (mpirun's own ~30 MiB beside them), and a rank that went over its own is told below.
+  constexpr std::size_t kMpirunBytes = std::size_t(64) << 20;
+  if (limits.memory_bytes && ranks > 1) *limits.memory_bytes = *limits.memory_bytes * std::size_t(ranks) + kMpirunBytes;
+  const Outcome outcome = supervise(child_command(cell, config, repeat, json_path), limits, "", err_path);
   // A run that diverged exits with its own status after writing its record.
   const bool diverged =
       outcome.status == RunStatus::crash && outcome.exit_code == kDivergedExit && fs::exists(json_path);
@@ -326,6 +332,17 @@ nlohmann::json run_kernel_cell(const Cell& cell, const SuiteConfig& config, int 
   } else {
     record = failure_record(cell, outcome.status, outcome.reason);
   }
+  if (config.budget_bytes && ranks > 1 && record.value("status", "") == "ok")
+    for (const nlohmann::json& rank : record.value("rank_records", nlohmann::json::array()))
+      if (const double peak = rank.value("peak_rss_bytes", 0.0); peak > double(*config.budget_bytes)) {
+        // Its figures stay: they say by how much.
+        const std::string why =
+            fmt::format("rank {}'s peak RSS {} is over the budget of {} a rank", rank.value("rank", 0),
+                        format_bytes(peak), format_bytes(double(*config.budget_bytes)));
+        record["status"] = to_string(RunStatus::oom);
+        record["reason"] = why, record["error_message"] = why, record["error_occurred"] = true;
+        break;
+      }
   record["wall_s"] = outcome.wall_s;
   record["budget_enforcement"] = outcome.enforcement;
   if (outcome.cgroup_peak_bytes) record["cgroup_peak_bytes"] = *outcome.cgroup_peak_bytes;

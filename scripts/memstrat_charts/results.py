@@ -88,10 +88,10 @@ class Cell:
         """Everything but the strategy: cells of one workload are compared in one panel or table."""
         c = self.config
         if "command" in c:  # a command cell (memstrat exec): its label names the workload
-            return (c.get("label", "?"), c.get("batch", 0), 0, 0, 0, 0, "sgd", "memory")
+            return (c.get("label", "?"), c.get("batch", 0), 0, 0, 0, 0, "sgd", "memory", 1, "")
         return (c.get("model", "?"), c.get("batch", 0), c.get("image", 0), c.get("channels", 0),
                 c.get("classes", 0), c.get("threads", 0), c.get("optimizer", "sgd"),
-                c.get("data_mode", "memory"))
+                c.get("data_mode", "memory"), c.get("ranks", 1), c.get("transport", ""))
 
     def get(self, key):
         """A figure as a float, or None when the run did not report it."""
@@ -122,7 +122,7 @@ class Cell:
 
 
 def workload_label(workload):
-    model, batch, image, channels, classes, threads, optimizer, data_mode = workload
+    model, batch, image, channels, classes, threads, optimizer, data_mode, ranks, transport = workload
     parts = [f"{model}, batch {batch}" if batch else model]
     if image:
         parts.append(f"{image}×{image} images")
@@ -136,6 +136,8 @@ def workload_label(workload):
         parts.append(optimizer)
     if data_mode != "memory":
         parts.append(f"data {data_mode}")
+    if ranks > 1:
+        parts.append(f"{ranks} ranks" + (f" over {transport}" if transport else ""))
     return ", ".join(parts)
 
 

@@ -126,6 +126,33 @@ class Plot(Scratch):
         self.assertRan(script("plot", write(self.path("old.json"), document), "--out", self.path("old")))
         self.assertIn("Memory over time: RSS of each run", read(self.path("old", "memory_over_time.svg")))
 
+    def test_ranks_chart_draws_every_rank_cell_and_the_formula(self):
+        from unittest import mock
+        from memstrat_charts import figure
+        from memstrat_charts.charts import Skip, ranks
+        from memstrat_charts.results import load
+        results = load(os.path.join(ROOT, "results", "suites", "ranks-vm-2026-12-07.json"))
+        drawn = {}
+        with mock.patch.object(figure, "save", lambda fig, out, stem: drawn.setdefault(stem, fig) and []):
+            ranks.draw(results, self.dir)
+        left, right = drawn["ranks"].axes[:2]
+        ok = [c for c in results.cells if c.ok]
+        self.assertEqual(len(left.patches), len(ok), "one bar per cell")
+        self.assertEqual(sorted(round(p.get_width(), 3) for p in left.patches),
+                         sorted(round(c.get_mib("peak_rss_bytes"), 3) for c in ok))
+        labels = [t.get_text() for t in left.get_yticklabels()]
+        for label in ("1 process", "2 ranks, zero:3", "4 ranks, dp", "2 ranks over tcp, zero:1"):
+            self.assertIn(label, labels)
+        # The formula's line for each stage goes through the records' zero_formula_bytes.
+        lines = {line.get_label(): line for line in right.get_lines()}
+        for stage in ranks.STAGES:
+            cells = sorted((ranks.ranks_of(c), c) for c in ok if c.alloc == "malloc" and ranks.ranks_of(c) > 1
+                           and ranks.stage_of(c) == stage and not c.config.get("transport"))
+            ys = list(lines[f"{stage} formula"].get_ydata())[1:]
+            self.assertEqual([round(y, 3) for y in ys], [round(c.get_mib("zero_formula_bytes"), 3) for _, c in cells])
+        with self.assertRaisesRegex(Skip, "no run over --ranks"):
+            ranks.draw(load(FIXTURE), self.dir)
+
     def test_missing_figures_and_sections_skip_charts_and_remove_stale_ones(self):
         document = fixture()
         del document["fit"]

@@ -10,4 +10,4 @@ class Skip(Exception):
 
 
 # In the order the report shows them.
-NAMES = ["peak_memory", "step_time", "time_vs_memory", "memory_over_time", "fragmentation", "fit"]
+NAMES = ["peak_memory", "step_time", "time_vs_memory", "memory_over_time", "fragmentation", "fit", "ranks"]

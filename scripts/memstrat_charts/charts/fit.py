@@ -15,10 +15,13 @@ def draw(results, out_dir):
     workload = fit.get("model", "?") + (f", {fit['image']}×{fit['image']} images" if fit.get("image") else "")
     budget = fit.get("budget_bytes")
     budget_text = f"{budget / MIB:.0f} MiB" if budget else "the budget"
+    if fit.get("budget_per_rank"):
+        budget_text += " a rank"
     height = 1.4 + figure.CORNER_INCHES + 0.36 * len(entries)
     fig, ax = figure.new_figure(10, height, f"Largest batch that trains within {budget_text}: {workload}",
                                 results.context)
-    labels = [strategy.label(e["alloc"], e.get("tech", "none")) for e in entries]
+    labels = [strategy.label(e["alloc"], e.get("tech", "none")) + (f", {e['ranks']} ranks" if e.get("ranks") else "")
+              for e in entries]
     top = max(e["max_batch"] for e in entries) or 1
     top = max([top] + [(e.get("failed") or {}).get("batch", 0) for e in entries] +
               [e.get("predicted_batch", 0) for e in entries])
@@ -37,9 +40,12 @@ def draw(results, out_dir):
             mark(entry["predicted_batch"], y, {"marker": "D", "color": "black", "markersize": 5,
                                                "markerfacecolor": "white"}, "largest batch predicted to fit")
         if entry["max_batch"] == 0:
-            ax.text(0, y, " does not fit, even at batch 1", va="center", fontsize=9, color="#b00020")
+            where = f" on {entry['ranks']} ranks" if entry.get("ranks") else ""
+            ax.text(0, y, f" does not fit{where}, even at batch {failed.get('batch') or 1}", va="center",
+                    fontsize=9, color="#b00020")
             continue
-        ax.barh(y, entry["max_batch"], color=strategy.colour(name), height=0.6)
+        ax.barh(y, entry["max_batch"], color=strategy.colour(strategy.label(entry["alloc"], entry.get("tech", "none"))),
+                height=0.6)
         text = f"  {entry['max_batch']}"
         if failed.get("batch"):
             text += f", {failed['batch']} {failed.get('status', '?')}"
