@@ -181,6 +181,9 @@ std::vector<Row> table() {
   add({"fit"}, "--techs nosuch", "unknown technique 'nosuch'");
   add({"fit"}, "--techs accum:x", "accum needs a micro-batch count");
   add({"fit"}, "--techs accum:8", "accum:8 needs a batch of at least 8, more than --max-batch 4");
+  add({"fit"}, "--max-ranks 1", "expected a whole number from 2 to 1024");
+  add({"fit"}, "--ranks 4 --max-ranks 2", "--max-ranks 2 is fewer than --ranks 4");
+  add({"fit"}, "--ranks 8 --techs zero:3", "zero:3 needs a batch of at least 8 over 8 ranks, more than --max-batch 4");
   add({"fit"}, "--steps 0", "--steps");
   add({"fit"}, "--steps 101", "--steps");
   add({"fit"}, "--steps abc", "--steps");

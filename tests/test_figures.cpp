@@ -112,7 +112,8 @@ TEST_CASE("every run option reaches the record and a child's command line", "[fi
                                                         {"samples", 24},
                                                         {"data_mode", "mmap"},
                                                         {"alloc", "pool"},
-                                                        {"ranks", 2}};
+                                                        {"ranks", 2},
+                                                        {"transport", "tcp"}};
   for (const auto& option : cli::run_options()) {
     INFO(option.key);
     REQUIRE(values.count(std::string(option.key)));  // a new option needs a value here
@@ -130,7 +131,7 @@ TEST_CASE("every run option reaches the record and a child's command line", "[fi
   app.parse(words);
   REQUIRE(cli::config_json(child) == config);
   // Every option that differs from its default shows in the record name.
-  REQUIRE(cli::record_name(o) == "deepconv:3/b6/pool/bf16/i12/c8/k5/t1/r2/adam/seed7/lr0.0025/n24/mmap");
+  REQUIRE(cli::record_name(o) == "deepconv:3/b6/pool/bf16/i12/c8/k5/t1/r2/adam/seed7/lr0.0025/n24/mmap/tcp");
 }
 
 TEST_CASE("results files hold only the keys schema/results.json declares, of the types it declares", "[figures]") {

@@ -270,9 +270,9 @@ Command add_fit(CLI::App& app) {
     for (const auto& [a, t] : combos) {
       if (preload_library(a).empty()) make_allocator(a);
       if (const int least = make_techniques(t).accum * base.ranks; least > *max_batch)
-        throw std::invalid_argument(
-            fmt::format("{} over {} rank(s) needs a batch of at least {}, more than --max-batch {}", t, base.ranks,
-                        least, *max_batch));
+        throw std::invalid_argument(fmt::format("{} needs a batch of at least {}{}, more than --max-batch {}", t, least,
+                                                base.ranks > 1 ? fmt::format(" over {} ranks", base.ranks) : "",
+                                                *max_batch));
     }
     // A budget under what the model holds before any step is a mistake, not a finding:
     // over ranks, under the most sharded stage at the most ranks allowed.

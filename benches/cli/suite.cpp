@@ -330,7 +330,11 @@ nlohmann::json run_kernel_cell(const Cell& cell, const SuiteConfig& config, int 
       record = failure_record(cell, RunStatus::crash, std::string("the run wrote no usable record: ") + e.what());
     }
   } else {
-    record = failure_record(cell, outcome.status, outcome.reason);
+    std::string reason = outcome.reason;
+    if (outcome.status == RunStatus::oom && config.budget_bytes && ranks > 1)
+      reason += fmt::format(" (the {} ranks' budgets of {} each together, with mpirun's)", ranks,
+                            format_bytes(double(*config.budget_bytes)));
+    record = failure_record(cell, outcome.status, reason);
   }
   if (config.budget_bytes && ranks > 1 && record.value("status", "") == "ok")
     for (const nlohmann::json& rank : record.value("rank_records", nlohmann::json::array()))

@@ -33,6 +33,8 @@ MIB = 1024.0 * 1024.0
 #   replay: a `trace replay` file's figure for strategy `cell` in MiB ("233.3 MiB"); cell None: the
 #           file's own top-level key
 #   rep:   an iteration record's figure in MiB, cell "RUN_NAME#REPETITION" ("229.4 MiB")
+#   l2rel: the largest relative difference of weights_l2 between any ok cell and the file's
+#          cell `cell` ("7e-11"); key unused
 #   step:  the cell's recorded step (step_timeline, scripts/memstrat_charts/steps.py) in MiB:
 #          key "rss_start", "rss_max", "rss_end" or "live_max" ("86.9 MiB")
 F = "results/vm-2026-12-05.json"  # the default preset, 3 repeats, each cell predicted before it ran
@@ -46,6 +48,8 @@ O = "results/suites/offload-vm-2026-12-02.json"  # results/configs/offload.toml
 X = "results/exec-torch-vgg-mini-b64-vm-2026-12-06.json"  # memstrat exec, PyTorch under each allocator
 XJ = "results/exec-torch-vgg-mini-b64-jemalloc-nodecay-vm-2026-12-06.json"  # the same, MALLOC_CONF set
 T = "results/suites/torch-vm-2026-12-07.json"  # preset torch, 5 repeats
+RK = "results/suites/ranks-vm-2026-12-07.json"  # results/configs/ranks.toml: vgg16 32x32 b32 over 1, 2, 4 ranks
+RF = "results/fit-ranks-vm-2026-12-07.json"  # fit --ranks 2 --model vgg16 --image 32 --budget 480MiB
 XC = "results/capture/torch-vgg-mini-exec-2026-12-07.json"  # exec --capture, PyTorch vgg-mini b64
 XR = "results/capture/torch-vgg-mini-replay-2026-12-07.json"  # trace replay of XC's last capture
 REPLAYED = ("malloc", "jemalloc", "mimalloc", "tcmalloc", "arena", "arena:separate", "pool", "mmap", "planned")
@@ -233,6 +237,11 @@ def text(claim):
         document = _document(path)
         value = document[key] if cell is None else next(r for r in document["replays"] if r["alloc"] == cell)[key]
         return f"{value / MIB:.1f} MiB"
+    if kind == "l2rel":
+        cells = _cells(path)
+        base = cells[cell]["weights_l2"]
+        worst = max(abs(c["weights_l2"] / base - 1) for c in cells.values() if c.get("weights_l2"))
+        return f"{worst:.0e}"
     if kind == "step":
         from memstrat_charts import steps
         record = next(r for r in _document(path)["benchmarks"] if r.get("run_type") == "iteration"
@@ -269,3 +278,18 @@ def text(claim):
     if kind == "pct_less":
         return f"{100 * (1 - value / other):.0f}%"
     raise ValueError(kind)
+
+# The ranks table: one process, then each stage over 2 and 4 ranks under glibc.
+RANK_CELLS = ["vgg16/b32/malloc/none/i32"] + [f"vgg16/b32/malloc/{t}/i32/r{n}" for n in (2, 4)
+                                               for t in ("dp", "zero:1", "zero:2", "zero:3")]
+CLAIMS += [("mib", RK, cell, key) for cell in RANK_CELLS
+           for key in ("peak_live_bytes", "peak_rss_bytes")]
+CLAIMS += [("mib", RK, cell, "zero_formula_bytes") for cell in RANK_CELLS[1:]]
+CLAIMS += [("mib", RK, cell.replace("malloc", "jemalloc"), "peak_rss_bytes") for cell in RANK_CELLS]
+CLAIMS += [("ms1", RK, cell, key) for cell in RANK_CELLS[1:] for key in ("step_ms", "comm_ms_per_step")]
+CLAIMS += [("ms1", RK, RANK_CELLS[0], "step_ms"), ("l2rel", RK, RANK_CELLS[0], None)]
+CLAIMS += [("ms1", RK, f"vgg16/b32/malloc/{t}/i32/r2/tcp", "comm_ms_per_step") for t in ("dp", "zero:3")]
+# fit --ranks 2: the strategies that fit no batch, by their runs at batch 2, and zero:3's answer.
+CLAIMS += [("rep", RF, f"vgg16/b2/malloc/{t}/i32/r2/n4#0", "peak_rss_bytes") for t in ("dp", "zero:1", "zero:2")]
+CLAIMS += [("rep", RF, "vgg16/b68/malloc/zero:3/i32/r2/n136#0", "peak_rss_bytes"),
+           ("fit", RF, "malloc+zero:3", "max_batch"), ("fit", RF, "malloc+zero:3", "predicted_batch")]
