@@ -70,10 +70,13 @@ bench: setup $(BUILD)/CMakeCache.txt
 
 # Regenerates every chart and results/REPORT.md from the results in results/.
 # The newest suite over MPI ranks (results/configs/ranks.toml) gets its own chart set,
-# with the newest `fit --ranks` (results/fit-ranks-*.json) as its fit chart.
+# with the newest `fit --ranks` (results/fit-ranks-*.json) as its fit chart, and its
+# report results/RANKS.md.
 RANKS_RESULTS ?= $(lastword $(sort $(wildcard results/suites/ranks-*.json)))
 RANKS_FIT ?= $(lastword $(sort $(wildcard results/fit-ranks-*.json)))
 charts: setup
 	scripts/plot
 	scripts/report
 	$(if $(RANKS_RESULTS),scripts/plot $(RANKS_RESULTS) $(if $(RANKS_FIT),--fit $(RANKS_FIT)) --out results/charts/ranks)
+	$(if $(RANKS_RESULTS),scripts/report $(RANKS_RESULTS) $(if $(RANKS_FIT),--fit $(RANKS_FIT)) \
+	  --charts results/charts/ranks --out results/RANKS.md --no-html)

@@ -173,7 +173,7 @@ def charts_section(report_dir, charts_dir):
     titles = {"peak_memory": "Peak memory by strategy", "step_time": "Step time by strategy",
               "time_vs_memory": "Step time against peak memory (Pareto front)",
               "memory_over_time": "Memory over time", "fragmentation": "Fragmentation and retained memory",
-              "fit": "Largest batch within the budget"}
+              "fit": "Largest batch within the budget", "ranks": "Memory per rank over MPI ranks"}
     lines = ["## Charts"]
     for name in present:
         path = os.path.relpath(os.path.join(charts_dir, f"{name}.png"), report_dir)
