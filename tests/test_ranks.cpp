@@ -198,3 +198,37 @@ TEST_CASE("fit --max-ranks finds the fewest ranks a strategy trains on within a 
     }
   CHECK(proved);
 }
+
+TEST_CASE("a suite's budget over ranks is each rank's: within it they train, a rank over it is oom", "[ranks]") {
+  if (kSanitized) return;  // RSS under AddressSanitizer is its shadow memory more than the run's
+  const TempDir dir;
+  // Sixteen layers of 1536 under dp: 421 MiB live a rank, most of a rank's RSS its own
+  // (not shared libraries' pages, which the cgroup charges elsewhere).
+  std::string layers = "1536";
+  for (int i = 1; i < 16; ++i) layers += ",1536";
+  const auto suite = [&](const std::string& name, const std::string& budget) {
+    std::ofstream(dir.path(name + ".json"))
+        << R"({"repeats": 1, "steps": 2, "warmup": 1, )" << budget << R"("matrix": [{"models": ["mlp:)" << layers
+        << R"("], "image": 16, "batches": [16], "ranks": 2, "samples": 64,
+               "allocators": ["malloc"], "techniques": ["dp"]}]})";
+    const CliResult r = run_cli(
+        "suite --max-reruns 0 --config " + dir.path(name + ".json") + " --out " + dir.path(name + "-r.json"), kEnv);
+    INFO(r.out << r.err);
+    REQUIRE(r.exit_code == 0);
+    return record_of(dir.path(name + "-r.json"));
+  };
+  const nlohmann::json unbounded = suite("unbounded", "");
+  REQUIRE(unbounded.at("status") == "ok");
+  const double rank_peak = unbounded.at("peak_rss_bytes");  // the largest rank's
+  // A budget one rank holds but two ranks together would not: it is each rank's.
+  const nlohmann::json roomy = suite("roomy", fmt::format(R"("budget": "{}KiB", )", int(rank_peak / 1024) + 16384));
+  CHECK(roomy.at("status") == "ok");
+  CHECK(rank_peak + 16 * 1048576.0 < 2 * rank_peak);
+  // Under the rank's peak: oom, and the record says which rank and by how much.
+  const nlohmann::json tight = suite("tight", fmt::format(R"("budget": "{}KiB", )", int(rank_peak / 1024) - 2048));
+  CHECK(tight.at("status") == "oom");
+  const std::string reason = tight.value("reason", "");
+  INFO(reason);
+  CHECK_THAT(reason, Catch::Contains("budget"));
+  if (reason.find("peak RSS") != std::string::npos) CHECK_THAT(reason, Catch::Contains("a rank"));
+}

@@ -229,17 +229,10 @@ std::string preload_obstacle(const std::string& program) {
 }
 
 nlohmann::json exec_failure_record(const ExecCell& cell, RunStatus status, const std::string& reason) {
-  const std::string name = exec_record_name(cell);
-  return {{"name", name},
-          {"run_name", name},
-          {"run_type", "iteration"},
-          {"status", to_string(status)},
-          {"reason", reason},
-          {"error_occurred", true},
-          {"error_message", reason},
-          {"config", exec_config(cell)},
-          {"allocator", cell.alloc},
-          {"command", cell.command}};
+  nlohmann::json r = failure_record(exec_record_name(cell), exec_config(cell), status, reason);
+  r["allocator"] = cell.alloc;
+  r["command"] = cell.command;
+  return r;
 }
 
 nlohmann::json exec_once(const ExecCell& cell, const std::string& program, const std::string& obstacle,

@@ -82,10 +82,9 @@ void reap_leftovers() {
 }
 
 nlohmann::json failure(const RunOptions& o, RunStatus status, const std::string& reason) {
-  const std::string name = record_name(o);
-  return {{"name", name},     {"run_name", name},       {"run_type", "iteration"}, {"status", to_string(status)},
-          {"reason", reason}, {"error_occurred", true}, {"error_message", reason}, {"config", config_json(o)},
-          {"ranks", o.ranks}};
+  nlohmann::json r = failure_record(record_name(o), config_json(o), status, reason);
+  r["ranks"] = o.ranks;
+  return r;
 }
 
 }  // namespace

@@ -15,6 +15,12 @@
 
 namespace memstrat::cli {
 
+nlohmann::json failure_record(const std::string& name, const nlohmann::json& config, RunStatus status,
+                              const std::string& reason) {
+  return {{"name", name},     {"run_name", name},       {"run_type", "iteration"}, {"status", to_string(status)},
+          {"reason", reason}, {"error_occurred", true}, {"error_message", reason}, {"config", config}};
+}
+
 nlohmann::json results_document(const std::vector<nlohmann::json>& records, const nlohmann::json& context) {
   nlohmann::json document = {{"context", context}, {"benchmarks", records}};
   // Google Benchmark writes its time fields on an errored run too, as 0, and its

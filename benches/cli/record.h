@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "benches/cli/session.h"
+#include "benches/cli/status.h"
 
 namespace memstrat::cli {
 
@@ -17,6 +18,12 @@ inline constexpr int kDivergedExit = 3;
 // Trains `options` here and returns its record (every figure of DESIGN.md), or a
 // record of status "diverged" when the loss left the rails.
 nlohmann::json measure_run(const RunOptions& options, int warmup, bool keep_timeline);
+
+// The record of a run that gave no figures (or whose figures do not count): its name
+// as both name and run_name, its status and why, the error fields Google Benchmark's
+// readers look for, and its configuration.
+nlohmann::json failure_record(const std::string& name, const nlohmann::json& config, RunStatus status,
+                              const std::string& reason);
 
 nlohmann::json results_document(const std::vector<nlohmann::json>& records, const nlohmann::json& context);
 // Writes to PATH.tmp, flushes, renames over PATH: a reader sees the old file or the

@@ -44,16 +44,9 @@ nlohmann::json diverged_record(const RunOptions& options, const std::vector<doub
                                const std::string& why) {
   const std::string reason =
       fmt::format("training diverged at step {}: {}; lower --lr or check the model's initialisation", step, why);
-  nlohmann::json r = {{"name", record_name(options)},
-                      {"run_name", record_name(options)},
-                      {"run_type", "iteration"},
-                      {"status", "diverged"},
-                      {"reason", reason},
-                      {"error_occurred", true},
-                      {"error_message", reason},
-                      {"config", config_json(options)},
-                      {"diverged_step", step},
-                      {"losses", losses}};
+  nlohmann::json r = failure_record(record_name(options), config_json(options), RunStatus::diverged, reason);
+  r["diverged_step"] = step;
+  r["losses"] = losses;
   if (!losses.empty()) r["loss_first"] = losses.front();
   return r;
 }

@@ -196,9 +196,7 @@ std::vector<std::string> child_command(const Cell& cell, const SuiteConfig& conf
 }
 
 nlohmann::json failure_record(const Cell& cell, RunStatus status, const std::string& reason) {
-  return {
-      {"name", cell.name}, {"run_name", cell.name},  {"run_type", "iteration"}, {"status", to_string(status)},
-      {"reason", reason},  {"error_occurred", true}, {"error_message", reason}, {"config", config_json(cell.options)}};
+  return failure_record(cell.name, config_json(cell.options), status, reason);
 }
 
 }  // namespace
