@@ -232,3 +232,39 @@ TEST_CASE("a suite's budget over ranks is each rank's: within it they train, a r
   CHECK_THAT(reason, Catch::Contains("budget"));
   if (reason.find("peak RSS") != std::string::npos) CHECK_THAT(reason, Catch::Contains("a rank"));
 }
+
+TEST_CASE("train --ranks prints one run's steps, rank 0's, with one process's losses", "[ranks]") {
+  const std::string args = "train --model vgg-mini --image 16 --batch 16 --samples 64 --steps 3 --seed 7 --eval 16";
+  const CliResult one = run_cli(args, kEnv), two = run_cli(args + " --ranks 2 --tech zero:3", kEnv);
+  INFO(one.out << one.err << two.out << two.err);
+  REQUIRE(one.exit_code == 0);
+  REQUIRE(two.exit_code == 0);
+  // One model line and one summary: the other rank says nothing.
+  CHECK_THAT(two.out, Catch::Contains("batch 16 over 2 ranks (8 each)"));
+  const auto count = [](const std::string& text, const std::string& what) {
+    std::size_t n = 0;
+    for (std::size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+    return n;
+  };
+  CHECK(count(two.out, "model vgg-mini") == 1);
+  CHECK(count(two.out, "/3  loss") == 3);
+  // The same losses, step by step, and the same final loss over the first 16 samples (to rounding).
+  const auto losses = [](const std::string& text) {
+    std::vector<double> out;
+    std::stringstream lines(text);
+    for (std::string line; std::getline(lines, line);)
+      if (const auto at = line.find("loss "); at != std::string::npos && line.rfind("step", 0) == 0)
+        out.push_back(std::stod(line.substr(at + 5)));
+    return out;
+  };
+  const std::vector<double> l1 = losses(one.out), l2 = losses(two.out);
+  REQUIRE(l1.size() == 3);
+  REQUIRE(l2.size() == 3);
+  for (std::size_t i = 0; i < 3; ++i) CHECK(l2[i] == Approx(l1[i]).epsilon(1e-5));
+  const auto final_loss = [](const std::string& text) {
+    const auto at = text.find("final weights: loss ");
+    return at == std::string::npos ? -1.0 : std::stod(text.substr(at + 20));
+  };
+  CHECK(final_loss(two.out) == Approx(final_loss(one.out)).epsilon(1e-5));
+  CHECK(final_loss(two.out) > 0);
+}

@@ -10,6 +10,8 @@
 #include <csignal>
 
 #include <algorithm>
+#include <chrono>
+#include <cstdio>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
@@ -120,18 +122,71 @@ void check_rank_launch(const RunOptions& o, const RankLaunch& launch) {
   }
 }
 
-nlohmann::json run_ranks(const RunOptions& o, int warmup, bool keep_timeline, const RankLaunch& launch) {
-  check_rank_launch(o, launch);
-  const WorkDir work("ranks");
-  const std::string json = work.path() + "/rank.json";
+namespace {
+
+// mpirun's command line for N ranks of `memstrat-rank COMMAND`, the options given.
+std::vector<std::string> mpirun_command(const RunOptions& o, const RankLaunch& launch, const std::string& command) {
   std::vector<std::string> argv = {find_in_path("mpirun"), "-np", std::to_string(o.ranks)};
   if (::geteuid() == 0) argv.emplace_back("--allow-run-as-root");
   if (launch.hostfile.empty() && o.ranks > usable_cpus()) argv.emplace_back("--oversubscribe");
   if (!launch.hostfile.empty()) argv.insert(argv.end(), {"--hostfile", launch.hostfile});
   if (o.transport == "tcp") argv.insert(argv.end(), {"--mca", "btl", "tcp,self"});
   // Each rank's threads are its own to place (cores / ranks each, session.cpp).
-  argv.insert(argv.end(), {"--bind-to", "none", rank_program(), "run"});
+  argv.insert(argv.end(), {"--bind-to", "none", rank_program(), command});
   for (std::string& word : option_arguments(o)) argv.push_back(std::move(word));
+  return argv;
+}
+
+}  // namespace
+
+void add_rank_launch_options(CLI::App& command, RankLaunch& launch) {
+  command.add_option("--hostfile", launch.hostfile, "with --ranks: Open MPI's hostfile, the hosts the ranks run on")
+      ->check(CLI::ExistingFile);
+  command.add_option("--timeout", launch.timeout_s, "with --ranks: seconds before every rank is stopped")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+}
+
+int train_ranks(const RunOptions& o, const std::vector<std::string>& extra, const RankLaunch& launch) {
+  check_rank_launch(o, launch);
+  std::vector<std::string> argv = mpirun_command(o, launch, "train");
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  ::prctl(PR_SET_CHILD_SUBREAPER, 1);
+  std::fflush(stdout);
+  const pid_t child = ::fork();
+  if (child < 0) throw std::runtime_error("cannot start mpirun: fork failed");
+  if (child == 0) {
+    std::vector<char*> args;
+    for (std::string& word : argv) args.push_back(word.data());
+    args.push_back(nullptr);
+    ::execv(args[0], args.data());
+    std::fprintf(stderr, "memstrat: cannot run %s\n", args[0]);
+    ::_exit(127);
+  }
+  // Rank 0 prints the steps on this terminal; mpirun names a rank that fails.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(launch.timeout_s);
+  int status = 0;
+  while (::waitpid(child, &status, WNOHANG) == 0) {
+    if (std::chrono::steady_clock::now() > deadline || stop_requested) {
+      ::kill(child, SIGKILL);
+      ::waitpid(child, &status, 0);
+      reap_leftovers();
+      std::fprintf(
+          stderr, "memstrat: %s: every rank stopped\n",
+          stop_requested ? "interrupted" : fmt::format("no rank finished within {:.0f} s", launch.timeout_s).c_str());
+      return 1;
+    }
+    ::usleep(20000);
+  }
+  reap_leftovers();
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+}
+
+nlohmann::json run_ranks(const RunOptions& o, int warmup, bool keep_timeline, const RankLaunch& launch) {
+  check_rank_launch(o, launch);
+  const WorkDir work("ranks");
+  const std::string json = work.path() + "/rank.json";
+  std::vector<std::string> argv = mpirun_command(o, launch, "run");
   argv.insert(argv.end(), {"--warmup", std::to_string(warmup), "--json", json});
   if (!keep_timeline) argv.emplace_back("--no-timeline");
 

@@ -11,6 +11,9 @@
 
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
 
 #include "benches/cli/options.h"
 
@@ -24,6 +27,13 @@ struct RankLaunch {
 // Checks what can be checked before anything starts (mpirun present, memstrat-rank
 // built, the batch divides, the hostfile's hosts resolve); throws with one line.
 void check_rank_launch(const RunOptions& options, const RankLaunch& launch);
+
+// --hostfile and --timeout, on the commands that take --ranks.
+void add_rank_launch_options(CLI::App& command, RankLaunch& launch);
+
+// `memstrat train --ranks N`: N ranks of `train` under mpirun, rank 0 printing here;
+// `extra` are train's own words (--quiet, --eval N). Returns the exit status.
+int train_ranks(const RunOptions& options, const std::vector<std::string>& extra, const RankLaunch& launch);
 
 nlohmann::json run_ranks(const RunOptions& options, int warmup, bool keep_timeline, const RankLaunch& launch);
 

@@ -238,11 +238,7 @@ Command add_run(CLI::App& app) {
       ->check(writable_path("results file"));
   c->add_flag("!--no-timeline", *timeline, "leave the RSS timeline out of the record");
   auto launch = std::make_shared<RankLaunch>();
-  c->add_option("--hostfile", launch->hostfile, "with --ranks: Open MPI's hostfile, the hosts the ranks run on")
-      ->check(CLI::ExistingFile);
-  c->add_option("--timeout", launch->timeout_s, "with --ranks: seconds before every rank is stopped")
-      ->check(CLI::PositiveNumber)
-      ->capture_default_str();
+  add_rank_launch_options(*c, *launch);
   return [options, warmup, json_path, timeline, launch]() {
     if (options->ranks > 1 && !is_rank_process()) {
       // This process starts the ranks and merges what they write.
