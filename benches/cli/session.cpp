@@ -147,7 +147,7 @@ std::unique_ptr<Session> open_session(const RunOptions& o, bool rank_zero_alone)
     if (s->comm == nullptr) {
       if (o.ranks > 1 && !rank_zero_alone)
         throw std::invalid_argument(
-            fmt::format("--ranks {} trains in {} MPI processes: `memstrat run` starts them "
+            fmt::format("--ranks {} trains in {} MPI processes: `memstrat run` and `train` start them "
                         "under mpirun; this command trains in one",
                         o.ranks, o.ranks));
       s->local_comm = std::make_unique<LocalCollective>(o.ranks);
