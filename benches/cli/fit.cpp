@@ -313,16 +313,13 @@ Command add_fit(CLI::App& app) {
         ++more.ranks;
         if (make_techniques(t).accum * more.ranks > *max_batch) break;
         fmt::print(stderr, "fit: {} over {} ranks ...\n", label, more.ranks);
-        const int runs_before = r.runs_made;
-        nlohmann::json tries_before = r.tries;
-        std::vector<nlohmann::json> runs_before_records = std::move(r.runs);
+        FitResult earlier = std::move(r);
         r = fit_one(more, a, t, probe, *max_batch, work.path());
+        // The answer keeps every try and run of the search, the fewer ranks' first.
         r.fewer_ranks = fewer;
-        r.runs_made += runs_before;
-        for (auto& tr : r.tries) tries_before.push_back(tr);
-        r.tries = tries_before;
-        runs_before_records.insert(runs_before_records.end(), r.runs.begin(), r.runs.end());
-        r.runs = std::move(runs_before_records);
+        r.runs_made += earlier.runs_made;
+        r.tries.insert(r.tries.begin(), earlier.tries.begin(), earlier.tries.end());
+        r.runs.insert(r.runs.begin(), earlier.runs.begin(), earlier.runs.end());
       }
       if (most_ranks > 1) label += fmt::format(" ({} rank{})", r.ranks, r.ranks == 1 ? "" : "s");
       const std::string predicted = r.predicted ? std::to_string(r.predicted_batch) : "-";

@@ -67,9 +67,7 @@ def draw(results, out_dir):
             c = next(c for c in in_row if c.alloc == alloc)
             yy = y + height * (i - (len(present) - 1) / 2)
             rss = c.get_mib("peak_rss_bytes")
-            left.barh(yy, rss, height=height * 0.9, color=strategy.colour(alloc),
-                      label=alloc if y == 0 or not any(alloc == h.get_label()
-                                                       for h in left.patches) else None)
+            left.barh(yy, rss, height=height * 0.9, color=strategy.colour(alloc), label=alloc)
             live, predicted = c.get_mib("peak_live_bytes"), c.get_mib("predicted_peak_live_bytes")
             if live is not None:
                 left.plot([live, live], [yy - height * 0.45, yy + height * 0.45], color="black", lw=2)
@@ -95,8 +93,9 @@ def draw(results, out_dir):
         if single:
             points = [(1, single[0])] + points
         measured = [(n, model_states(c) / MIB) for n, c in points if model_states(c) is not None]
-        formula = [(n, (c.get("zero_formula_bytes") if n > 1 else model_states(c)) / MIB) for n, c in points
-                   if (c.get("zero_formula_bytes") if n > 1 else model_states(c)) is not None]
+        # At one rank the formula is one process's model states, as measured.
+        formula = [(n, v / MIB) for n, v in ((n, c.get("zero_formula_bytes") if n > 1 else model_states(c))
+                                            for n, c in points) if v is not None]
         live = [(n, c.get_mib("peak_live_bytes")) for n, c in points if c.get("peak_live_bytes") is not None]
         colour = STAGE_COLOURS[stage]
         if measured:
