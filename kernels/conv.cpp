@@ -1,15 +1,17 @@
 #include "kernels/conv.h"
 
+#include <omp.h>
+
 #include <algorithm>
 #include <cstring>
 
 namespace memstrat {
+namespace {
 
-void im2col(float* col, const float* image, const ConvGeometry& g) {
+// Rows [row0, row1) of im2col, on the calling thread.
+void im2col_rows(float* col, const float* image, const ConvGeometry& g, int row0, int row1) {
   const int K = g.kernel, OH = g.out_h(), OW = g.out_w();
-  const int rows = int(g.col_rows());
-#pragma omp parallel for schedule(static)
-  for (int row = 0; row < rows; ++row) {
+  for (int row = row0; row < row1; ++row) {
     const int c = row / (K * K), kh = (row / K) % K, kw = row % K;
     const float* plane = image + std::size_t(c) * g.in_h * g.in_w;
     float* dst = col + std::size_t(row) * OH * OW;
@@ -37,57 +39,140 @@ void im2col(float* col, const float* image, const ConvGeometry& g) {
   }
 }
 
-void col2im(float* image, const float* col, const ConvGeometry& g) {
+// Input channels [c0, c1) of col2im, on the calling thread: each channel's plane
+// is written only from its own rows of col, in a fixed order.
+void col2im_channels(float* image, const float* col, const ConvGeometry& g, int c0, int c1) {
   const int K = g.kernel, OH = g.out_h(), OW = g.out_w();
-  // One thread per input channel: each writes only its own plane, in a fixed order.
-#pragma omp parallel for schedule(static)
-  for (int c = 0; c < g.in_c; ++c) {
+  for (int c = c0; c < c1; ++c) {
     float* plane = image + std::size_t(c) * g.in_h * g.in_w;
     std::memset(plane, 0, sizeof(float) * g.in_h * g.in_w);
     for (int kh = 0; kh < K; ++kh)
       for (int kw = 0; kw < K; ++kw) {
         const float* src = col + (std::size_t(c) * K * K + kh * K + kw) * OH * OW;
+        // Stride 1: the columns that land inside the row are one run, added without a test.
+        const int first = g.stride == 1 ? std::max(0, g.pad - kw) : 0;
+        const int last = g.stride == 1 ? std::min(OW, g.in_w + g.pad - kw) : OW;
         for (int oh = 0; oh < OH; ++oh) {
           const int ih = oh * g.stride - g.pad + kh;
           if (ih < 0 || ih >= g.in_h) continue;
           float* dst = plane + std::size_t(ih) * g.in_w;
           const float* row = src + std::size_t(oh) * OW;
-          for (int ow = 0; ow < OW; ++ow) {
-            const int iw = ow * g.stride - g.pad + kw;
-            if (iw >= 0 && iw < g.in_w) dst[iw] += row[ow];
+          if (g.stride == 1) {
+            float* d = dst - g.pad + kw;
+            for (int ow = first; ow < last; ++ow) d[ow] += row[ow];
+          } else {
+            for (int ow = 0; ow < OW; ++ow) {
+              const int iw = ow * g.stride - g.pad + kw;
+              if (iw >= 0 && iw < g.in_w) dst[iw] += row[ow];
+            }
           }
         }
       }
   }
 }
 
+// y (OC, P) += bias, then max(., 0) when relu: rows [oc0, oc1).
+void bias_relu(float* y, const float* bias, bool relu, std::size_t P, int oc0, int oc1) {
+  for (int oc = oc0; oc < oc1; ++oc) {
+    float* row = y + std::size_t(oc) * P;
+    const float b = bias != nullptr ? bias[oc] : 0.0f;
+    if (relu)
+      for (std::size_t p = 0; p < P; ++p) {
+        const float v = row[p] + b;
+        row[p] = v > 0.0f ? v : 0.0f;  // as relu_forward
+      }
+    else if (bias != nullptr)
+      for (std::size_t p = 0; p < P; ++p) row[p] += b;
+  }
+}
+
+// Images [lo, hi) of thread t of nt.
+void images_of(int batch, int t, int nt, int& lo, int& hi) {
+  lo = int(static_cast<long long>(batch) * t / nt);
+  hi = int(static_cast<long long>(batch) * (t + 1) / nt);
+}
+
+std::size_t columns_elems(const ConvGeometry& g) { return g.direct() ? 0 : g.col_elems(); }
+
+}  // namespace
+
+int conv_image_threads(const ConvGeometry& g) {
+  const int threads = omp_get_level() > 0 ? 1 : omp_get_max_threads();
+  const double madds = double(g.out_c) * double(g.col_cols()) * double(g.col_rows());
+  if (threads <= 1 || g.batch <= 1 || madds >= kImageParallelMadds) return 1;
+  return std::min(threads, g.batch);
+}
+
+std::size_t conv_forward_workspace_elems(const ConvGeometry& g) {
+  return std::size_t(conv_image_threads(g)) * columns_elems(g);
+}
+
+std::size_t conv_backward_workspace_elems(const ConvGeometry& g) {
+  const std::size_t T = std::size_t(conv_image_threads(g));
+  return T * columns_elems(g) + (T - 1) * g.weight_elems();
+}
+
+void im2col(float* col, const float* image, const ConvGeometry& g) {
+  const int rows = int(g.col_rows());
+#pragma omp parallel
+  {
+    int lo = 0, hi = 0;
+    images_of(rows, omp_get_thread_num(), omp_get_num_threads(), lo, hi);
+    im2col_rows(col, image, g, lo, hi);
+  }
+}
+
+void col2im(float* image, const float* col, const ConvGeometry& g) {
+#pragma omp parallel
+  {
+    int lo = 0, hi = 0;
+    images_of(g.in_c, omp_get_thread_num(), omp_get_num_threads(), lo, hi);
+    col2im_channels(image, col, g, lo, hi);
+  }
+}
+
 void conv2d_forward(float* out, const float* in, const float* weight, const float* bias, const ConvGeometry& g,
-                    float* col, const GemmWorkspace* gemm_ws) {
+                    float* work, const GemmWorkspace* gemm_ws, bool relu) {
   const int M = g.out_c, N = int(g.col_cols()), K = int(g.col_rows());
   const std::size_t in_image = std::size_t(g.in_c) * g.in_h * g.in_w;
+  const int T = conv_image_threads(g);
+  if (T > 1) {
+#pragma omp parallel num_threads(T)
+    {
+      const int t = omp_get_thread_num();
+      float* col = work + std::size_t(t) * columns_elems(g);
+      int lo = 0, hi = 0;
+      images_of(g.batch, t, omp_get_num_threads(), lo, hi);
+      for (int n = lo; n < hi; ++n) {
+        const float* x = in + n * in_image;
+        if (!g.direct()) im2col_rows(col, x, g, 0, K);
+        float* y = out + std::size_t(n) * M * N;
+        gemm(Trans::no, Trans::no, M, N, K, 1.0f, weight, K, g.direct() ? x : col, N, 0.0f, y, N, gemm_ws);
+        bias_relu(y, bias, relu, std::size_t(N), 0, M);
+      }
+    }
+    return;
+  }
   for (int n = 0; n < g.batch; ++n) {
     float* y = out + std::size_t(n) * M * N;
-    // A 1x1 convolution with stride 1 and no padding needs no unfolding.
-    const bool direct = g.kernel == 1 && g.stride == 1 && g.pad == 0;
-    const float* columns = direct ? in + n * in_image : col;
-    if (!direct) im2col(col, in + n * in_image, g);
+    const float* columns = g.direct() ? in + n * in_image : work;
+    if (!g.direct()) im2col(work, in + n * in_image, g);
     gemm(Trans::no, Trans::no, M, N, K, 1.0f, weight, K, columns, N, 0.0f, y, N, gemm_ws);
-    if (bias != nullptr) {
-#pragma omp parallel for schedule(static)
-      for (int oc = 0; oc < M; ++oc) {
-        float* row = y + std::size_t(oc) * N;
-        const float b = bias[oc];
-        for (int p = 0; p < N; ++p) row[p] += b;
+    if (bias != nullptr || relu) {
+#pragma omp parallel
+      {
+        int lo = 0, hi = 0;
+        images_of(M, omp_get_thread_num(), omp_get_num_threads(), lo, hi);
+        bias_relu(y, bias, relu, std::size_t(N), lo, hi);
       }
     }
   }
 }
 
 void conv2d_backward(float* din, float* dweight, float* dbias, const float* dout, const float* in, const float* weight,
-                     const ConvGeometry& g, float* col, const GemmWorkspace* gemm_ws) {
+                     const ConvGeometry& g, float* work, const GemmWorkspace* gemm_ws) {
   const int M = g.out_c, N = int(g.col_cols()), K = int(g.col_rows());
   const std::size_t in_image = std::size_t(g.in_c) * g.in_h * g.in_w;
-  const bool direct = g.kernel == 1 && g.stride == 1 && g.pad == 0;
   if (dbias != nullptr) {
     // Sums over the batch in a fixed order, so the result does not depend on threads.
 #pragma omp parallel for schedule(static)
@@ -102,19 +187,54 @@ void conv2d_backward(float* din, float* dweight, float* dbias, const float* dout
       dbias[oc] += float(sum);
     }
   }
-  for (int n = 0; n < g.batch; ++n) {
+  // One image's gradients: dweight (OC, CKK) += dy (OC, OHW) * columns^T, where
+  // beta says whether dw already holds a sum; din (C, HW) = weight^T (C, OC) * dy,
+  // through col2im unless direct. `parallel`: im2col and col2im over every thread.
+  auto image = [&](int n, float* dw, float beta, float* col, bool parallel) {
+    const float* x = in + n * in_image;
     const float* dy = dout + std::size_t(n) * M * N;
-    const float* columns = direct ? in + n * in_image : col;
-    if (!direct) im2col(col, in + n * in_image, g);
-    // dweight (OC, CKK) += dy (OC, OHW) * columns^T
-    gemm(Trans::no, Trans::yes, M, K, N, 1.0f, dy, N, columns, N, 1.0f, dweight, K, gemm_ws);
-    if (din == nullptr) continue;
-    if (direct) {
-      // din (C, HW) = weight^T (C, OC) * dy (OC, HW)
+    if (!g.direct()) {
+      if (parallel)
+        im2col(col, x, g);
+      else
+        im2col_rows(col, x, g, 0, K);
+    }
+    gemm(Trans::no, Trans::yes, M, K, N, 1.0f, dy, N, g.direct() ? x : col, N, beta, dw, K, gemm_ws);
+    if (din == nullptr) return;
+    if (g.direct()) {
       gemm(Trans::yes, Trans::no, K, N, M, 1.0f, weight, K, dy, N, 0.0f, din + n * in_image, N, gemm_ws);
-    } else {
-      gemm(Trans::yes, Trans::no, K, N, M, 1.0f, weight, K, dy, N, 0.0f, col, N, gemm_ws);
+      return;
+    }
+    gemm(Trans::yes, Trans::no, K, N, M, 1.0f, weight, K, dy, N, 0.0f, col, N, gemm_ws);
+    if (parallel)
       col2im(din + n * in_image, col, g);
+    else
+      col2im_channels(din + n * in_image, col, g, 0, g.in_c);
+  };
+  const int T = conv_image_threads(g);
+  if (T == 1) {
+    for (int n = 0; n < g.batch; ++n) image(n, dweight, 1.0f, work, true);
+    return;
+  }
+  // Thread 0 adds its images into dweight; thread t > 0 sums its own into a
+  // buffer of its own, and the buffers are added to dweight in thread order.
+  float* partials = work + std::size_t(T) * columns_elems(g);
+  const std::size_t W = g.weight_elems();
+#pragma omp parallel num_threads(T)
+  {
+    const int t = omp_get_thread_num(), nt = omp_get_num_threads();
+    float* col = work + std::size_t(t) * columns_elems(g);
+    float* dw = t == 0 ? dweight : partials + std::size_t(t - 1) * W;
+    int lo = 0, hi = 0;
+    images_of(g.batch, t, nt, lo, hi);
+    if (t > 0 && lo == hi) std::fill(dw, dw + W, 0.0f);
+    for (int n = lo; n < hi; ++n) image(n, dw, t == 0 || n > lo ? 1.0f : 0.0f, col, false);
+#pragma omp barrier
+#pragma omp for schedule(static)
+    for (std::size_t i = 0; i < W; ++i) {
+      float sum = dweight[i];
+      for (int p = 1; p < nt; ++p) sum += partials[std::size_t(p - 1) * W + i];
+      dweight[i] = sum;
     }
   }
 }

@@ -4,6 +4,14 @@
 // workspace buffer, and the output is one GEMM, weight (OC, C*K*K) times columns.
 // Backward re-unfolds the saved input for the weight gradient and folds
 // weight^T * dout back (col2im) for the input gradient, in the same buffer.
+//
+// Threads: a layer whose GEMM per image is large runs its images one after the
+// other, each GEMM over every thread. A narrow one (few channels, small images:
+// under kImageParallelMadds multiply-adds an image) would spend its time in the
+// fork, join and barriers of many small parallel regions; there every thread
+// takes whole images instead, with columns of its own, so the workspace holds
+// one column matrix per thread, and backward adds each thread's weight gradient
+// into the caller's in a fixed order (bitwise the same for a given thread count).
 #pragma once
 
 #include <cstddef>
@@ -19,20 +27,36 @@ struct ConvGeometry {
   std::size_t col_rows() const { return std::size_t(in_c) * kernel * kernel; }
   std::size_t col_cols() const { return std::size_t(out_h()) * out_w(); }
   std::size_t col_elems() const { return col_rows() * col_cols(); }
+  std::size_t weight_elems() const { return std::size_t(out_c) * col_rows(); }
+  // A 1x1 convolution with stride 1 and no padding needs no unfolding.
+  bool direct() const { return kernel == 1 && stride == 1 && pad == 0; }
 };
+
+// Below this many multiply-adds an image, threads take whole images (see above).
+inline constexpr double kImageParallelMadds = 64.0 * 1024 * 1024;
+
+// Threads the convolution gives whole images to, at the current OpenMP thread
+// count: 1 when it splits each image's GEMM instead.
+int conv_image_threads(const ConvGeometry& g);
+
+// Floats of workspace conv2d_forward and conv2d_backward take for g, at the
+// current OpenMP thread count (0 for a direct convolution run image by image).
+std::size_t conv_forward_workspace_elems(const ConvGeometry& g);
+std::size_t conv_backward_workspace_elems(const ConvGeometry& g);
 
 // col (C*K*K, OH*OW) <- image (C, H, W)
 void im2col(float* col, const float* image, const ConvGeometry& g);
 // image (C, H, W) <- sum of col (C*K*K, OH*OW) folded back; overwrites image.
 void col2im(float* image, const float* col, const ConvGeometry& g);
 
-// out (N, OC, OH, OW) = in (N, C, H, W) * weight (OC, C*K*K) + bias (OC).
-// col: workspace of g.col_elems() floats.
+// out (N, OC, OH, OW) = in (N, C, H, W) * weight (OC, C*K*K) + bias (OC), then
+// max(., 0) when relu. work: conv_forward_workspace_elems(g) floats.
 void conv2d_forward(float* out, const float* in, const float* weight, const float* bias, const ConvGeometry& g,
-                    float* col, const GemmWorkspace* gemm_ws);
+                    float* work, const GemmWorkspace* gemm_ws, bool relu = false);
 
 // Adds into dweight (OC, C*K*K) and dbias (OC); writes din (N, C, H, W) unless null.
+// work: conv_backward_workspace_elems(g) floats.
 void conv2d_backward(float* din, float* dweight, float* dbias, const float* dout, const float* in, const float* weight,
-                     const ConvGeometry& g, float* col, const GemmWorkspace* gemm_ws);
+                     const ConvGeometry& g, float* work, const GemmWorkspace* gemm_ws);
 
 }  // namespace memstrat

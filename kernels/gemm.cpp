@@ -181,12 +181,16 @@ void gemm(Trans trans_a, Trans trans_b, int M, int N, int K, float alpha, const 
 
   const std::size_t slice = slice_bytes();
   // The caller's workspace when it is large enough (a slice per thread), else
-  // each thread's own buffer.
+  // each thread's own buffer. Called from inside a parallel region (a convolution
+  // giving each thread whole images), the call runs on one thread and takes that
+  // thread's slice, so that the region's threads never share one.
+  const int first_slice = omp_get_level() > 0 ? omp_get_thread_num() : 0;
   char* ws = nullptr;
   if (workspace && workspace->data) {
     const auto addr = reinterpret_cast<std::uintptr_t>(workspace->data);
     const std::size_t pad = (kAlign - addr % kAlign) % kAlign;
-    if (workspace->bytes >= pad + slice * threads) ws = reinterpret_cast<char*>(workspace->data) + pad;
+    if (workspace->bytes >= pad + slice * (first_slice + threads))
+      ws = reinterpret_cast<char*>(workspace->data) + pad + slice * first_slice;
   }
 
   const Rect base{trans_a == Trans::yes,

@@ -23,7 +23,10 @@ struct GemmWorkspace {
   std::size_t bytes = 0;
 };
 
-// Bytes of workspace gemm needs when run on `threads` OpenMP threads.
+// Bytes of workspace gemm needs when run on `threads` OpenMP threads. Called from
+// inside a parallel region, gemm runs on the calling thread alone and uses slice
+// omp_get_thread_num() of the workspace, so one workspace of the region's thread
+// count serves every thread of the region.
 std::size_t gemm_workspace_bytes(int threads);
 
 // op(A) is M x K, op(B) is K x N, C is M x N.

@@ -84,19 +84,18 @@ class Conv2d final : public Layer {
   }
 
   std::size_t workspace_bytes(const Shape& in) const override {
-    return direct() ? 0 : geometry(in).col_elems() * sizeof(float);
+    const ConvGeometry g = geometry(in);
+    return std::max(conv_forward_workspace_elems(g), conv_backward_workspace_elems(g)) * sizeof(float);
   }
 
   ActRef forward(Context& ctx, const ActRef& in, bool save) override {
     const ConvGeometry g = geometry(in->shape);
     ActRef out = ctx.new_activation(output_shape(in->shape), index());
-    Buffer col = ctx.new_buffer(workspace_bytes(in->shape), BufferKind::workspace, index());
+    Buffer col = ctx.new_buffer(conv_forward_workspace_elems(g) * sizeof(float), BufferKind::workspace, index());
     float* x = ctx.values(*in);  // in a dry run too: the estimator must see an unpacked copy
-    if (ctx.compute) {
+    if (ctx.compute)
       conv2d_forward(out->data(), x, weight_.value.as<float>(), bias_.value.as<float>(), g, col.as<float>(),
-                     ctx.gemm_workspace);
-      if (relu_) relu_forward(out->data(), out->data(), out->shape.numel());
-    }
+                     ctx.gemm_workspace, relu_);
     col.reset();
     if (save) {
       saved_in_ = in;
@@ -111,7 +110,7 @@ class Conv2d final : public Layer {
     if (relu_) mask_by_saved_relu(ctx, dout, saved_out_);
     Grad din;
     if (need_input_grad) din = ctx.new_grad(saved_in_->shape, index());
-    Buffer col = ctx.new_buffer(workspace_bytes(saved_in_->shape), BufferKind::workspace, index());
+    Buffer col = ctx.new_buffer(conv_backward_workspace_elems(g) * sizeof(float), BufferKind::workspace, index());
     float* x = ctx.values(*saved_in_);
     if (ctx.compute)
       conv2d_backward(need_input_grad ? din.data() : nullptr, weight_.grad.as<float>(), bias_.grad.as<float>(),
@@ -123,7 +122,6 @@ class Conv2d final : public Layer {
   }
 
  private:
-  bool direct() const { return kernel_ == 1 && stride_ == 1 && pad_ == 0; }
   ConvGeometry geometry(const Shape& in) const { return {in.n, in_c_, in.h, in.w, out_c_, kernel_, stride_, pad_}; }
 
   int in_c_, out_c_, kernel_, stride_, pad_;

@@ -2,6 +2,8 @@
 // a plain dataset reader.
 #pragma once
 
+#include <omp.h>
+
 #include <cstdint>
 #include <string>
 #include <utility>
@@ -39,6 +41,13 @@ CliResult run_cli(const std::string& args, const std::string& env = "");
 
 // The same for any program: `program` (a path) with the arguments (shell words).
 CliResult run_program(const std::string& program, const std::string& args, const std::string& env = "");
+
+// Sets the OpenMP thread count, and restores it on scope exit.
+struct Threads {
+  explicit Threads(int n) : old(omp_get_max_threads()) { omp_set_num_threads(n); }
+  ~Threads() { omp_set_num_threads(old); }
+  int old;
+};
 
 }  // namespace memstrat::test
 

@@ -20,10 +20,12 @@
 #include <vector>
 
 #include "kernels/gemm.h"
+#include "tests/support.h"
 
 using memstrat::gemm;
 using memstrat::GemmWorkspace;
 using memstrat::Trans;
+using memstrat::test::Threads;
 
 namespace {
 
@@ -59,13 +61,6 @@ std::vector<std::string> supported_kernels() {
   }
   return out;
 }
-
-// Restores the OpenMP thread count on scope exit.
-struct Threads {
-  explicit Threads(int n) : old(omp_get_max_threads()) { omp_set_num_threads(n); }
-  ~Threads() { omp_set_num_threads(old); }
-  int old;
-};
 
 // A row-major matrix of `rows` x `cols` stored with leading dimension ld >= cols.
 struct Mat {

@@ -14,6 +14,7 @@
 #include "kernels/linear.h"
 #include "kernels/loss.h"
 #include "kernels/maxpool.h"
+#include "tests/support.h"
 #include "kernels/relu.h"
 #include "kernels/tensor.h"
 
@@ -87,7 +88,7 @@ TEST_CASE("conv2d forward equals the direct convolution", "[ops]") {
     const auto in = randn(std::size_t(g.batch) * g.in_c * g.in_h * g.in_w, 1);
     const auto w = randn(std::size_t(g.out_c) * g.col_rows(), 2);
     const auto b = randn(std::size_t(g.out_c), 3);
-    std::vector<float> out(std::size_t(g.batch) * g.out_c * g.col_cols()), col(g.col_elems());
+    std::vector<float> out(std::size_t(g.batch) * g.out_c * g.col_cols()), col(conv_forward_workspace_elems(g));
     conv2d_forward(out.data(), in.data(), w.data(), b.data(), g, col.data(), nullptr);
     const auto expected = direct_conv(in, w, b, g);
     for (std::size_t i = 0; i < out.size(); ++i) REQUIRE(out[i] == Approx(expected[i]).margin(1e-4));
@@ -112,7 +113,7 @@ TEST_CASE("conv2d backward matches finite differences", "[ops]") {
     auto w = randn(std::size_t(g.out_c) * g.col_rows(), 7, 0.5f);
     auto b = randn(std::size_t(g.out_c), 8);
     const auto r = randn(std::size_t(g.batch) * g.out_c * g.col_cols(), 9);
-    std::vector<float> out(r.size()), col(g.col_elems());
+    std::vector<float> out(r.size()), col(conv_backward_workspace_elems(g));
     auto loss = [&] {
       conv2d_forward(out.data(), in.data(), w.data(), b.data(), g, col.data(), nullptr);
       return dot(out, r);
@@ -130,11 +131,52 @@ TEST_CASE("conv2d backward accumulates into weight gradients", "[ops]") {
   const auto in = randn(std::size_t(g.in_c) * g.in_h * g.in_w, 10);
   const auto w = randn(std::size_t(g.out_c) * g.col_rows(), 11);
   const auto r = randn(std::size_t(g.out_c) * g.col_cols(), 12);
-  std::vector<float> col(g.col_elems()), once(w.size(), 0.0f), db(2, 0.0f);
+  std::vector<float> col(conv_backward_workspace_elems(g)), once(w.size(), 0.0f), db(2, 0.0f);
   conv2d_backward(nullptr, once.data(), db.data(), r.data(), in.data(), w.data(), g, col.data(), nullptr);
   std::vector<float> twice = once;
   conv2d_backward(nullptr, twice.data(), db.data(), r.data(), in.data(), w.data(), g, col.data(), nullptr);
   for (std::size_t i = 0; i < w.size(); ++i) REQUIRE(twice[i] == Approx(2 * once[i]).margin(1e-5));
+}
+
+TEST_CASE("a narrow conv gives each thread whole images and learns what one thread learns", "[ops]") {
+  // 5 images over 2 threads (2 and 3), padded and strided, a direct 1x1 one, and a vgg-mini-like one.
+  const ConvGeometry shapes[] = {
+      {5, 6, 9, 9, 7, 3, 1, 1}, {5, 4, 9, 8, 3, 3, 2, 1}, {5, 6, 5, 5, 4, 1, 1, 0}, {9, 32, 16, 16, 32, 3, 1, 1}};
+  for (const ConvGeometry& g : shapes) {
+    const auto in = randn(std::size_t(g.batch) * g.in_c * g.in_h * g.in_w, 13);
+    const auto w = randn(g.weight_elems(), 14);
+    const auto b = randn(std::size_t(g.out_c), 15);
+    const auto dout = randn(std::size_t(g.batch) * g.out_c * g.col_cols(), 16);
+    struct Result {
+      std::vector<float> out, din, dw, db;
+    };
+    auto run = [&](int threads) {
+      const test::Threads t(threads);
+      REQUIRE(conv_image_threads(g) == threads);
+      Result r{std::vector<float>(dout.size()), std::vector<float>(in.size()), std::vector<float>(w.size(), 0.5f),
+               std::vector<float>(b.size(), 0.0f)};
+      // One GEMM workspace for the threads, as the trainer passes: each thread packs into its own slice.
+      std::vector<float> packing((gemm_workspace_bytes(threads) + 64) / sizeof(float));
+      const GemmWorkspace gemm_ws{packing.data(), packing.size() * sizeof(float)};
+      std::vector<float> work(conv_forward_workspace_elems(g));
+      conv2d_forward(r.out.data(), in.data(), w.data(), b.data(), g, work.data(), &gemm_ws, true);
+      work.assign(conv_backward_workspace_elems(g), 0.0f);
+      conv2d_backward(r.din.data(), r.dw.data(), r.db.data(), dout.data(), in.data(), w.data(), g, work.data(),
+                      &gemm_ws);
+      return r;
+    };
+    const Result one = run(1), two = run(2);
+    // Outputs and input gradients come from the same GEMMs per image: bitwise equal.
+    REQUIRE(one.out == two.out);
+    REQUIRE(one.din == two.din);
+    REQUIRE(one.db == two.db);
+    // The weight gradient adds the second thread's images after the first's: the same within rounding.
+    for (std::size_t i = 0; i < w.size(); ++i) REQUIRE(two.dw[i] == Approx(one.dw[i]).epsilon(1e-5).margin(1e-5));
+    // Fused ReLU: the forward's negatives are zero, and the rest is the direct convolution's.
+    const auto expected = direct_conv(in, w, b, g);
+    for (std::size_t i = 0; i < expected.size(); ++i)
+      REQUIRE(two.out[i] == Approx(std::max(expected[i], 0.0f)).margin(1e-4));
+  }
 }
 
 TEST_CASE("maxpool forward picks maxima and backward matches finite differences", "[ops]") {

@@ -1,5 +1,6 @@
 """What the three entry points share: the results-file arguments and error handling."""
 import argparse
+import json
 import os
 import sys
 
@@ -35,3 +36,13 @@ def run(prog, main):
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
     return 1
+
+
+def print_table(text, out, results, rows, table_ext):
+    """Prints the table; with `out`, writes {results, rows} there as JSON and the table beside it."""
+    print(text, end="")
+    if out:
+        with open(out, "w") as f:
+            json.dump({"results": results, "rows": rows}, f, indent=1)
+        with open(os.path.splitext(out)[0] + table_ext, "w") as f:
+            f.write(text)

@@ -90,12 +90,7 @@ def main(argv=None):
         lines.append(f"{len(errors)} cells predicted: median |error| {100 * statistics.median(errors):.1f}%, "
                      f"worst {100 * max(errors):.1f}%, {within} within 3% (MiB; measured: {args.results})")
         text = "\n".join(lines) + "\n"
-        print(text, end="")
-        if args.out:
-            with open(args.out, "w") as f:
-                json.dump({"results": args.results, "rows": rows}, f, indent=1)
-            with open(os.path.splitext(args.out)[0] + ".txt", "w") as f:
-                f.write(text)
+        cli.print_table(text, args.out, args.results, rows, ".txt")
         return 0
 
     return cli.run("prediction_error", run)
