@@ -94,6 +94,36 @@ void images_of(int batch, int t, int nt, int& lo, int& hi) {
 
 std::size_t columns_elems(const ConvGeometry& g) { return g.direct() ? 0 : g.col_elems(); }
 
+// Stride 1, on the image-parallel path: the input gradient is itself a
+// convolution, of dout by the weights flipped and transposed to (C, OC*K*K), with
+// padding K-1-pad. One GEMM with OC*K*K terms a sum over im2col(dout) replaces
+// weight^T * dout (OC terms: few when channels are narrow) and the col2im after it.
+bool input_grad_by_conv(const ConvGeometry& g, int image_threads) {
+  return image_threads > 1 && g.stride == 1 && !g.direct() && g.pad <= g.kernel - 1;
+}
+
+// The convolution that gives the input gradient: dout (OC, OH, OW) in, din (C, H, W) out.
+ConvGeometry input_grad_geometry(const ConvGeometry& g) {
+  return {g.batch, g.out_c, g.out_h(), g.out_w(), g.in_c, g.kernel, 1, g.kernel - 1 - g.pad};
+}
+
+// wt (C, OC*K*K) <- weight (OC, C*K*K), each kernel turned by 180 degrees.
+void flip_transpose(float* wt, const float* weight, const ConvGeometry& g) {
+  const int KK = g.kernel * g.kernel;
+#pragma omp parallel for schedule(static)
+  for (int c = 0; c < g.in_c; ++c)
+    for (int oc = 0; oc < g.out_c; ++oc)
+      for (int k = 0; k < KK; ++k)
+        wt[(std::size_t(c) * g.out_c + oc) * KK + k] = weight[(std::size_t(oc) * g.in_c + c) * KK + (KK - 1 - k)];
+}
+
+// A thread's columns in backward: the input's, and dout's when they give the input gradient.
+std::size_t backward_columns_elems(const ConvGeometry& g, int image_threads, bool input_grad) {
+  std::size_t n = columns_elems(g);
+  if (input_grad && input_grad_by_conv(g, image_threads)) n = std::max(n, input_grad_geometry(g).col_elems());
+  return n;
+}
+
 }  // namespace
 
 int conv_image_threads(const ConvGeometry& g) {
@@ -107,9 +137,10 @@ std::size_t conv_forward_workspace_elems(const ConvGeometry& g) {
   return std::size_t(conv_image_threads(g)) * columns_elems(g);
 }
 
-std::size_t conv_backward_workspace_elems(const ConvGeometry& g) {
-  const std::size_t T = std::size_t(conv_image_threads(g));
-  return T * columns_elems(g) + (T - 1) * g.weight_elems();
+std::size_t conv_backward_workspace_elems(const ConvGeometry& g, bool input_grad) {
+  const int T = conv_image_threads(g);
+  const std::size_t flipped = input_grad && input_grad_by_conv(g, T) ? g.weight_elems() : 0;
+  return std::size_t(T) * backward_columns_elems(g, T, input_grad) + flipped + std::size_t(T - 1) * g.weight_elems();
 }
 
 void im2col(float* col, const float* image, const ConvGeometry& g) {
@@ -218,17 +249,37 @@ void conv2d_backward(float* din, float* dweight, float* dbias, const float* dout
   }
   // Thread 0 adds its images into dweight; thread t > 0 sums its own into a
   // buffer of its own, and the buffers are added to dweight in thread order.
-  float* partials = work + std::size_t(T) * columns_elems(g);
-  const std::size_t W = g.weight_elems();
+  const std::size_t W = g.weight_elems(), columns = backward_columns_elems(g, T, din != nullptr);
+  const bool by_conv = din != nullptr && input_grad_by_conv(g, T);
+  float* flipped = work + std::size_t(T) * columns;
+  float* partials = flipped + (by_conv ? W : 0);
+  if (by_conv) flip_transpose(flipped, weight, g);
+  const ConvGeometry gt = input_grad_geometry(g);
+  // dweight as image() does; din (C, HW) = flipped (C, OC*K*K) * im2col(dout).
+  auto image_by_conv = [&](int n, float* dw, float beta, float* col) {
+    const float* dy = dout + std::size_t(n) * M * N;
+    im2col_rows(col, in + n * in_image, g, 0, K);
+    gemm(Trans::no, Trans::yes, M, K, N, 1.0f, dy, N, col, N, beta, dw, K, gemm_ws);
+    const int rows = int(gt.col_rows()), cols = int(gt.col_cols());
+    im2col_rows(col, dy, gt, 0, rows);
+    gemm(Trans::no, Trans::no, g.in_c, cols, rows, 1.0f, flipped, rows, col, cols, 0.0f, din + n * in_image, cols,
+         gemm_ws);
+  };
 #pragma omp parallel num_threads(T)
   {
     const int t = omp_get_thread_num(), nt = omp_get_num_threads();
-    float* col = work + std::size_t(t) * columns_elems(g);
+    float* col = work + std::size_t(t) * columns;
     float* dw = t == 0 ? dweight : partials + std::size_t(t - 1) * W;
     int lo = 0, hi = 0;
     images_of(g.batch, t, nt, lo, hi);
     if (t > 0 && lo == hi) std::fill(dw, dw + W, 0.0f);
-    for (int n = lo; n < hi; ++n) image(n, dw, t == 0 || n > lo ? 1.0f : 0.0f, col, false);
+    for (int n = lo; n < hi; ++n) {
+      const float beta = t == 0 || n > lo ? 1.0f : 0.0f;
+      if (by_conv)
+        image_by_conv(n, dw, beta, col);
+      else
+        image(n, dw, beta, col, false);
+    }
 #pragma omp barrier
 #pragma omp for schedule(static)
     for (std::size_t i = 0; i < W; ++i) {

@@ -11,7 +11,8 @@
 // fork, join and barriers of many small parallel regions; there every thread
 // takes whole images instead, with columns of its own, so the workspace holds
 // one column matrix per thread, and backward adds each thread's weight gradient
-// into the caller's in a fixed order (bitwise the same for a given thread count).
+// into the caller's in a fixed order (bitwise the same for a given thread count);
+// with stride 1 its input gradient is a convolution of its own (conv2d_backward).
 #pragma once
 
 #include <cstddef>
@@ -42,7 +43,8 @@ int conv_image_threads(const ConvGeometry& g);
 // Floats of workspace conv2d_forward and conv2d_backward take for g, at the
 // current OpenMP thread count (0 for a direct convolution run image by image).
 std::size_t conv_forward_workspace_elems(const ConvGeometry& g);
-std::size_t conv_backward_workspace_elems(const ConvGeometry& g);
+// Backward takes more when it also writes the input gradient (input_grad).
+std::size_t conv_backward_workspace_elems(const ConvGeometry& g, bool input_grad = true);
 
 // col (C*K*K, OH*OW) <- image (C, H, W)
 void im2col(float* col, const float* image, const ConvGeometry& g);
@@ -55,7 +57,10 @@ void conv2d_forward(float* out, const float* in, const float* weight, const floa
                     float* work, const GemmWorkspace* gemm_ws, bool relu = false);
 
 // Adds into dweight (OC, C*K*K) and dbias (OC); writes din (N, C, H, W) unless null.
-// work: conv_backward_workspace_elems(g) floats.
+// work: conv_backward_workspace_elems(g, din != nullptr) floats. On the image-parallel
+// path with stride 1, din is computed as the convolution of dout by the flipped,
+// transposed weights (padding K-1-pad): im2col(dout) and one GEMM of OC*K*K terms, in
+// place of weight^T * dout (OC terms) and col2im.
 void conv2d_backward(float* din, float* dweight, float* dbias, const float* dout, const float* in, const float* weight,
                      const ConvGeometry& g, float* work, const GemmWorkspace* gemm_ws);
 

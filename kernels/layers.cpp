@@ -110,7 +110,8 @@ class Conv2d final : public Layer {
     if (relu_) mask_by_saved_relu(ctx, dout, saved_out_);
     Grad din;
     if (need_input_grad) din = ctx.new_grad(saved_in_->shape, index());
-    Buffer col = ctx.new_buffer(conv_backward_workspace_elems(g) * sizeof(float), BufferKind::workspace, index());
+    Buffer col = ctx.new_buffer(conv_backward_workspace_elems(g, need_input_grad) * sizeof(float),
+                                BufferKind::workspace, index());
     float* x = ctx.values(*saved_in_);
     if (ctx.compute)
       conv2d_backward(need_input_grad ? din.data() : nullptr, weight_.grad.as<float>(), bias_.grad.as<float>(),
