@@ -86,10 +86,21 @@ void bias_relu(float* y, const float* bias, bool relu, std::size_t P, int oc0, i
   }
 }
 
-// Images [lo, hi) of thread t of nt.
-void images_of(int batch, int t, int nt, int& lo, int& hi) {
-  lo = int(static_cast<long long>(batch) * t / nt);
-  hi = int(static_cast<long long>(batch) * (t + 1) / nt);
+// Share [lo, hi) of [0, total) for thread t of nt (images, rows, channels).
+void share_of(int total, int t, int nt, int& lo, int& hi) {
+  lo = int(static_cast<long long>(total) * t / nt);
+  hi = int(static_cast<long long>(total) * (t + 1) / nt);
+}
+
+// f(lo, hi) on every thread of a parallel region, each over its share of [0, total).
+template <typename F>
+void over_threads(int total, F f) {
+#pragma omp parallel
+  {
+    int lo = 0, hi = 0;
+    share_of(total, omp_get_thread_num(), omp_get_num_threads(), lo, hi);
+    f(lo, hi);
+  }
 }
 
 std::size_t columns_elems(const ConvGeometry& g) { return g.direct() ? 0 : g.col_elems(); }
@@ -144,22 +155,11 @@ std::size_t conv_backward_workspace_elems(const ConvGeometry& g, bool input_grad
 }
 
 void im2col(float* col, const float* image, const ConvGeometry& g) {
-  const int rows = int(g.col_rows());
-#pragma omp parallel
-  {
-    int lo = 0, hi = 0;
-    images_of(rows, omp_get_thread_num(), omp_get_num_threads(), lo, hi);
-    im2col_rows(col, image, g, lo, hi);
-  }
+  over_threads(int(g.col_rows()), [&](int lo, int hi) { im2col_rows(col, image, g, lo, hi); });
 }
 
 void col2im(float* image, const float* col, const ConvGeometry& g) {
-#pragma omp parallel
-  {
-    int lo = 0, hi = 0;
-    images_of(g.in_c, omp_get_thread_num(), omp_get_num_threads(), lo, hi);
-    col2im_channels(image, col, g, lo, hi);
-  }
+  over_threads(g.in_c, [&](int lo, int hi) { col2im_channels(image, col, g, lo, hi); });
 }
 
 void conv2d_forward(float* out, const float* in, const float* weight, const float* bias, const ConvGeometry& g,
@@ -173,7 +173,7 @@ void conv2d_forward(float* out, const float* in, const float* weight, const floa
       const int t = omp_get_thread_num();
       float* col = work + std::size_t(t) * columns_elems(g);
       int lo = 0, hi = 0;
-      images_of(g.batch, t, omp_get_num_threads(), lo, hi);
+      share_of(g.batch, t, omp_get_num_threads(), lo, hi);
       for (int n = lo; n < hi; ++n) {
         const float* x = in + n * in_image;
         if (!g.direct()) im2col_rows(col, x, g, 0, K);
@@ -189,14 +189,8 @@ void conv2d_forward(float* out, const float* in, const float* weight, const floa
     const float* columns = g.direct() ? in + n * in_image : work;
     if (!g.direct()) im2col(work, in + n * in_image, g);
     gemm(Trans::no, Trans::no, M, N, K, 1.0f, weight, K, columns, N, 0.0f, y, N, gemm_ws);
-    if (bias != nullptr || relu) {
-#pragma omp parallel
-      {
-        int lo = 0, hi = 0;
-        images_of(M, omp_get_thread_num(), omp_get_num_threads(), lo, hi);
-        bias_relu(y, bias, relu, std::size_t(N), lo, hi);
-      }
-    }
+    if (bias != nullptr || relu)
+      over_threads(M, [&](int lo, int hi) { bias_relu(y, bias, relu, std::size_t(N), lo, hi); });
   }
 }
 
@@ -218,9 +212,17 @@ void conv2d_backward(float* din, float* dweight, float* dbias, const float* dout
       dbias[oc] += float(sum);
     }
   }
+  const int T = conv_image_threads(g);
+  const std::size_t W = g.weight_elems(), columns = backward_columns_elems(g, T, din != nullptr);
+  const bool by_conv = din != nullptr && input_grad_by_conv(g, T);
+  float* flipped = work + std::size_t(T) * columns;  // used when by_conv
+  float* partials = flipped + (by_conv ? W : 0);     // used when T > 1
+  if (by_conv) flip_transpose(flipped, weight, g);
+  const ConvGeometry gt = input_grad_geometry(g);
   // One image's gradients: dweight (OC, CKK) += dy (OC, OHW) * columns^T, where
   // beta says whether dw already holds a sum; din (C, HW) = weight^T (C, OC) * dy,
-  // through col2im unless direct. `parallel`: im2col and col2im over every thread.
+  // through col2im unless direct, or when by_conv flipped (C, OC*K*K) * im2col(dy).
+  // `parallel`: im2col and col2im over every thread.
   auto image = [&](int n, float* dw, float beta, float* col, bool parallel) {
     const float* x = in + n * in_image;
     const float* dy = dout + std::size_t(n) * M * N;
@@ -232,54 +234,36 @@ void conv2d_backward(float* din, float* dweight, float* dbias, const float* dout
     }
     gemm(Trans::no, Trans::yes, M, K, N, 1.0f, dy, N, g.direct() ? x : col, N, beta, dw, K, gemm_ws);
     if (din == nullptr) return;
+    float* dx = din + n * in_image;
     if (g.direct()) {
-      gemm(Trans::yes, Trans::no, K, N, M, 1.0f, weight, K, dy, N, 0.0f, din + n * in_image, N, gemm_ws);
-      return;
+      gemm(Trans::yes, Trans::no, K, N, M, 1.0f, weight, K, dy, N, 0.0f, dx, N, gemm_ws);
+    } else if (by_conv) {
+      const int rows = int(gt.col_rows()), cols = int(gt.col_cols());
+      im2col_rows(col, dy, gt, 0, rows);
+      gemm(Trans::no, Trans::no, g.in_c, cols, rows, 1.0f, flipped, rows, col, cols, 0.0f, dx, cols, gemm_ws);
+    } else {
+      gemm(Trans::yes, Trans::no, K, N, M, 1.0f, weight, K, dy, N, 0.0f, col, N, gemm_ws);
+      if (parallel)
+        col2im(dx, col, g);
+      else
+        col2im_channels(dx, col, g, 0, g.in_c);
     }
-    gemm(Trans::yes, Trans::no, K, N, M, 1.0f, weight, K, dy, N, 0.0f, col, N, gemm_ws);
-    if (parallel)
-      col2im(din + n * in_image, col, g);
-    else
-      col2im_channels(din + n * in_image, col, g, 0, g.in_c);
   };
-  const int T = conv_image_threads(g);
   if (T == 1) {
     for (int n = 0; n < g.batch; ++n) image(n, dweight, 1.0f, work, true);
     return;
   }
   // Thread 0 adds its images into dweight; thread t > 0 sums its own into a
   // buffer of its own, and the buffers are added to dweight in thread order.
-  const std::size_t W = g.weight_elems(), columns = backward_columns_elems(g, T, din != nullptr);
-  const bool by_conv = din != nullptr && input_grad_by_conv(g, T);
-  float* flipped = work + std::size_t(T) * columns;
-  float* partials = flipped + (by_conv ? W : 0);
-  if (by_conv) flip_transpose(flipped, weight, g);
-  const ConvGeometry gt = input_grad_geometry(g);
-  // dweight as image() does; din (C, HW) = flipped (C, OC*K*K) * im2col(dout).
-  auto image_by_conv = [&](int n, float* dw, float beta, float* col) {
-    const float* dy = dout + std::size_t(n) * M * N;
-    im2col_rows(col, in + n * in_image, g, 0, K);
-    gemm(Trans::no, Trans::yes, M, K, N, 1.0f, dy, N, col, N, beta, dw, K, gemm_ws);
-    const int rows = int(gt.col_rows()), cols = int(gt.col_cols());
-    im2col_rows(col, dy, gt, 0, rows);
-    gemm(Trans::no, Trans::no, g.in_c, cols, rows, 1.0f, flipped, rows, col, cols, 0.0f, din + n * in_image, cols,
-         gemm_ws);
-  };
 #pragma omp parallel num_threads(T)
   {
     const int t = omp_get_thread_num(), nt = omp_get_num_threads();
     float* col = work + std::size_t(t) * columns;
     float* dw = t == 0 ? dweight : partials + std::size_t(t - 1) * W;
     int lo = 0, hi = 0;
-    images_of(g.batch, t, nt, lo, hi);
+    share_of(g.batch, t, nt, lo, hi);
     if (t > 0 && lo == hi) std::fill(dw, dw + W, 0.0f);
-    for (int n = lo; n < hi; ++n) {
-      const float beta = t == 0 || n > lo ? 1.0f : 0.0f;
-      if (by_conv)
-        image_by_conv(n, dw, beta, col);
-      else
-        image(n, dw, beta, col, false);
-    }
+    for (int n = lo; n < hi; ++n) image(n, dw, t == 0 || n > lo ? 1.0f : 0.0f, col, false);
 #pragma omp barrier
 #pragma omp for schedule(static)
     for (std::size_t i = 0; i < W; ++i) {
