@@ -1,8 +1,12 @@
 // Convolution forward and backward on the layer shapes of vgg-mini (deepconv's 32-channel
 // layers are its conv1_2) and vgg16 at 32x32 and 224x224,
-// through the same ops the trainer runs (im2col + our GEMM), in GFLOP/s.
+// through the same ops the trainer runs (im2col + our GEMM), in GFLOP/s; beside them,
+// the textbook im2col + OpenBLAS sgemm, image by image, as the reference (conv/openblas/).
 #include <benchmark/benchmark.h>
+#include <cblas.h>
+#include <omp.h>
 
+#include <algorithm>
 #include <cstring>
 #include <vector>
 
@@ -76,12 +80,118 @@ void BM_conv_backward(benchmark::State& state, ConvGeometry g) {
   set_rate(state, 2.0 * conv_flops(g));
 }
 
+// The reference: the same scheme as ours with OpenBLAS's sgemm in place of our GEMM.
+// Where ours gives threads whole images (conv_image_threads), each OpenMP thread takes
+// whole images with OpenBLAS on one thread; elsewhere the images go one by one, im2col on
+// one thread and sgemm over OpenBLAS's own threads (two pools spinning for 2 cores would
+// have made it 15x slower than its GEMMs alone).
+class Reference {
+ public:
+  explicit Reference(const ConvGeometry& g)
+      : g_(g), threads_(omp_get_max_threads()), image_threads_(memstrat::conv_image_threads(g)) {
+    if (image_threads_ == 1) omp_set_num_threads(1);
+    openblas_set_num_threads(image_threads_ > 1 ? 1 : threads_);
+    cols_.resize(std::size_t(image_threads_) * g.col_elems());
+  }
+  ~Reference() {
+    omp_set_num_threads(threads_);
+    openblas_set_num_threads(threads_);
+  }
+  Reference(const Reference&) = delete;
+  Reference& operator=(const Reference&) = delete;
+
+  // Calls each(thread, image, that thread's column matrix) for every image.
+  template <class Each>
+  void images(Each each) {
+#pragma omp parallel for schedule(static) num_threads(image_threads_)
+    for (int n = 0; n < g_.batch; ++n) {
+      const int t = omp_get_thread_num();
+      each(t, n, cols_.data() + std::size_t(t) * g_.col_elems());
+    }
+  }
+  int image_threads() const { return image_threads_; }
+
+ private:
+  ConvGeometry g_;
+  int threads_, image_threads_;
+  std::vector<float> cols_;
+};
+
+// Forward: per image im2col, out = weight * col, then the bias and ReLU (ours fuses them).
+void BM_conv_forward_openblas(benchmark::State& state, ConvGeometry g) {
+  const auto in = filled(std::size_t(g.batch) * g.in_c * g.in_h * g.in_w, 1);
+  const auto w = filled(g.weight_elems(), 2);
+  const auto b = filled(std::size_t(g.out_c), 3);
+  const int rows = int(g.col_rows()), cols = int(g.col_cols());
+  const std::size_t image = std::size_t(g.in_c) * g.in_h * g.in_w, output = std::size_t(g.out_c) * cols;
+  std::vector<float> out(std::size_t(g.batch) * output);
+  Reference ref(g);
+  auto run = [&] {
+    ref.images([&](int, int n, float* col) {
+      float* o = out.data() + n * output;
+      memstrat::im2col(col, in.data() + n * image, g);
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, g.out_c, cols, rows, 1.0f, w.data(), rows, col, cols, 0.0f,
+                  o, cols);
+      for (int oc = 0; oc < g.out_c; ++oc)
+        for (int i = 0; i < cols; ++i)
+          o[std::size_t(oc) * cols + i] = std::max(o[std::size_t(oc) * cols + i] + b[oc], 0.0f);
+    });
+  };
+  run();
+  for (auto _ : state) {
+    run();
+    benchmark::DoNotOptimize(out.data());
+  }
+  set_rate(state, conv_flops(g));
+}
+
+// Backward: per image dweight += dout * col^T (a buffer per thread, summed after) and
+// din = col2im(weight^T * dout); dbias left out (a sum, not a GEMM).
+void BM_conv_backward_openblas(benchmark::State& state, ConvGeometry g) {
+  const auto in = filled(std::size_t(g.batch) * g.in_c * g.in_h * g.in_w, 4);
+  const auto w = filled(g.weight_elems(), 5);
+  const int rows = int(g.col_rows()), cols = int(g.col_cols());
+  const std::size_t image = std::size_t(g.in_c) * g.in_h * g.in_w, output = std::size_t(g.out_c) * cols;
+  const auto dout = filled(std::size_t(g.batch) * output, 6);
+  std::vector<float> din(in.size());
+  Reference ref(g);
+  std::vector<float> dw(std::size_t(ref.image_threads()) * g.weight_elems());
+  auto run = [&] {
+    std::memset(dw.data(), 0, dw.size() * sizeof(float));
+    ref.images([&](int t, int n, float* col) {
+      const float* d = dout.data() + n * output;
+      memstrat::im2col(col, in.data() + n * image, g);
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, g.out_c, rows, cols, 1.0f, d, cols, col, cols, 1.0f,
+                  dw.data() + std::size_t(t) * g.weight_elems(), rows);
+      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, rows, cols, g.out_c, 1.0f, w.data(), rows, d, cols, 0.0f,
+                  col, cols);
+      memstrat::col2im(din.data() + n * image, col, g);
+    });
+    for (int t = 1; t < ref.image_threads(); ++t)
+      for (std::size_t i = 0; i < g.weight_elems(); ++i) dw[i] += dw[std::size_t(t) * g.weight_elems() + i];
+  };
+  run();
+  for (auto _ : state) {
+    run();
+    benchmark::DoNotOptimize(din.data());
+  }
+  set_rate(state, 2.0 * conv_flops(g));
+}
+
 const bool registered = [] {
   for (const ConvCase& c : kCases) {
     benchmark::RegisterBenchmark((std::string("conv/forward/") + c.name).c_str(), BM_conv_forward, c.g)
         ->Unit(benchmark::kMillisecond)
         ->UseRealTime();
     benchmark::RegisterBenchmark((std::string("conv/backward/") + c.name).c_str(), BM_conv_backward, c.g)
+        ->Unit(benchmark::kMillisecond)
+        ->UseRealTime();
+    benchmark::RegisterBenchmark((std::string("conv/openblas/forward/") + c.name).c_str(), BM_conv_forward_openblas,
+                                 c.g)
+        ->Unit(benchmark::kMillisecond)
+        ->UseRealTime();
+    benchmark::RegisterBenchmark((std::string("conv/openblas/backward/") + c.name).c_str(), BM_conv_backward_openblas,
+                                 c.g)
         ->Unit(benchmark::kMillisecond)
         ->UseRealTime();
   }
