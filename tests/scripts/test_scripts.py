@@ -476,6 +476,48 @@ class PredictionError(Scratch):
         self.assertNotIn("Traceback", missing.stderr)
 
 
+class KernelVsTorch(Scratch):
+    """scripts/kernel_vs_torch on a committed side-by-side run: each model's ratio recomputed here."""
+    BEFORE = os.path.join(ROOT, "results", "kernel-vs-torch", "before-vm-2026-12-07.json")
+    # The pairs, written out by hand: kernel cell -> the torch_train.py cell of the same model.
+    PAIRS = {"vgg-mini/b64/malloc/none/t2": "exec/torch-vgg-mini/malloc",
+             "deepconv:16/b32/malloc/none/c32/t2": "exec/torch-deepconv16-c32/malloc",
+             "vgg16/b16/malloc/none/i32/t2": "exec/torch-vgg16-i32/malloc",
+             "vgg16/b4/malloc/none/i224/t2": "exec/torch-vgg16-i224/malloc"}
+
+    def test_each_model_is_paired_and_its_ratio_taken_round_by_round(self):
+        result = script("kernel_vs_torch", self.BEFORE, "--out", self.path("t.json"))
+        self.assertRan(result)
+        rows = {r["kernel_cell"]: r for r in json.load(open(self.path("t.json")))["rows"]}
+        self.assertEqual({k: r["torch_cell"] for k, r in rows.items()}, self.PAIRS)
+        runs = {}
+        for r in fixture_of(self.BEFORE)["benchmarks"]:
+            if r.get("run_type") == "iteration":
+                runs.setdefault(r["run_name"], {})[r["repetition_index"]] = r["step_ms"]
+        for kernel, torch in self.PAIRS.items():
+            ratios = sorted(runs[kernel][i] / runs[torch][i] for i in runs[kernel])
+            self.assertEqual(rows[kernel]["rounds"], 5)
+            self.assertAlmostEqual(rows[kernel]["ratio"], ratios[2])
+            self.assertAlmostEqual(rows[kernel]["ratio_range"][0], ratios[0])
+            self.assertAlmostEqual(rows[kernel]["ratio_range"][1], ratios[-1])
+            self.assertIn(f"**{ratios[2]:.2f}**", read(self.path("t.md")))
+
+    def test_a_file_without_pairs_and_a_missing_binary_are_refused(self):
+        alone = script("kernel_vs_torch", FIXTURE)
+        self.assertEqual(alone.returncode, 1)
+        self.assertIn("no model has both a kernel cell", alone.stderr)
+        self.assertNotIn("Traceback", alone.stderr)
+        missing = script("kernel_vs_torch", "--run", "--memstrat", self.path("nosuch"), self.path("r.json"))
+        self.assertEqual(missing.returncode, 1)
+        self.assertIn("is not an executable", missing.stderr)
+        self.assertFalse(os.path.exists(self.path("r.json")))
+
+
+def fixture_of(path):
+    with open(path) as f:
+        return json.load(f)
+
+
 class ReadmeFigures(unittest.TestCase):
     """Every figure the README quotes, recomputed from the committed results file beside it."""
 
