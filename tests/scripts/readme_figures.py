@@ -35,10 +35,12 @@ MIB = 1024.0 * 1024.0
 #   rep:   an iteration record's figure in MiB, cell "RUN_NAME#REPETITION" ("229.4 MiB")
 #   l2rel: the largest relative difference of weights_l2 between any ok cell and the file's
 #          cell `cell` ("7e-11"); key unused
+#   kvt:   scripts/kernel_vs_torch's table of a side-by-side run, its header and rows as printed;
+#          cell and key unused
 #   step:  the cell's recorded step (step_timeline, scripts/memstrat_charts/steps.py) in MiB:
 #          key "rss_start", "rss_max", "rss_end" or "live_max" ("86.9 MiB")
-F = "results/vm-2026-12-05.json"  # the default preset, 3 repeats, each cell predicted before it ran
-S = "results/vm-2026-12-07.json"  # the default preset again, each cell's last step recorded (step_timeline)
+F = "results/vm-2026-12-08.json"  # the default preset, 3 repeats, each cell predicted before it ran
+S = "results/vm-2026-12-08.json"  # the same run: each cell's last step recorded (step_timeline)
 D = "results/suites/deepconv-pool-vm-2026-12-03.json"  # results/configs/deepconv-pool.toml
 R = "results/suites/recompute-vm-2026-12-02.json"  # results/configs/recompute.toml
 FIT = "results/fit-vm-2026-12-02.json"
@@ -53,7 +55,14 @@ RF = "results/fit-ranks-vm-2026-12-07.json"  # fit --ranks 2 --model vgg16 --ima
 XC = "results/capture/torch-vgg-mini-exec-2026-12-07.json"  # exec --capture, PyTorch vgg-mini b64
 XR = "results/capture/torch-vgg-mini-replay-2026-12-07.json"  # trace replay of XC's last capture
 REPLAYED = ("malloc", "jemalloc", "mimalloc", "tcmalloc", "arena", "arena:separate", "pool", "mmap", "planned")
-GEMM = "results/micro/gemm-vm-2026-12-02.json"  # memstrat-micro, OpenBLAS's own kernel choice
+GEMM = "results/micro/gemm-vm-2026-12-08.json"  # memstrat-micro, OpenBLAS's own kernel choice
+CONV_BEFORE = "results/micro/conv-before-vm-2026-12-08.json"  # memstrat-micro of commit 361e4b4
+CONV = "results/micro/conv-vm-2026-12-08.json"  # memstrat-micro, with the OpenBLAS reference
+CONV_CASES = ["vgg-mini/conv1_2/b32", "vgg-mini/conv2_2/b32", "vgg-mini/conv3_1/b32", "vgg16-i32/conv1_2/b16",
+              "vgg16-i32/conv3_3/b16", "vgg16-i32/conv5_3/b16", "vgg16/conv1_2/b1", "vgg16/conv2_2/b1",
+              "vgg16/conv3_3/b1", "vgg16/conv4_3/b1", "vgg16/conv5_3/b1"]
+KV = "results/kernel-vs-torch/vm-2026-12-08.json"  # scripts/kernel_vs_torch --run, this kernel
+KVB = "results/kernel-vs-torch/before-vm-2026-12-08.json"  # the same with commit 361e4b4's kernel
 TORCH_TABLE = [(kernel.format(a), f"exec/torch-{label}/{a}") for kernel, label in
                (("vgg-mini/b64/{}/none", "vgg-mini"), ("vgg16/b16/{}/none/i32", "vgg16-i32"))
                for a in ("malloc", "jemalloc", "mimalloc", "tcmalloc")]
@@ -120,6 +129,12 @@ CLAIMS = [
     ("mib", F, "deepconv:16/b32/malloc/recompute/c32", "peak_rss_bytes"),
     ("mib", F, "deepconv:16/b32/malloc/offload/c32", "peak_rss_bytes"),
     ("unstable", F, None, None),
+    # The pool before this round's kernel (the default preset of 2026-12-05) and after.
+    ("mib", "results/vm-2026-12-05.json", "vgg-mini/b64/pool/none", "peak_rss_bytes"),
+    ("mib", "results/vm-2026-12-05.json", "vgg-mini/b64/pool/none", "pool_peak_reserved_bytes"),
+    ("num", "results/vm-2026-12-05.json", "vgg-mini/b64/pool/none", "fragmentation"),
+    ("mib", F, "vgg-mini/b64/pool/none", "pool_peak_reserved_bytes"),
+    ("num", F, "vgg-mini/b64/pool/none", "fragmentation"),
     ("mib", "results/vm-2026-12-03-2.json", "vgg-mini/b64/malloc/none", "peak_rss_bytes"),
     ("ms", D, "deepconv:16/b32/pool/none/c32", "step_ms"),
     ("ms", D, "deepconv:16/b32/malloc/none/c32", "step_ms"),
@@ -168,6 +183,12 @@ CLAIMS = [
     ("mib", T, "exec/torch-vgg-mini/malloc", "baseline_rss_bytes"),
     ("unstable", T, None, None),
 ]
+CLAIMS += [("kvt", KVB, None, None), ("kvt", KV, None, None)]
+# The convolution table: each layer forward and backward, before, after and the OpenBLAS reference.
+CLAIMS += [("gflops", path, f"conv/{who}{way}/{case}/real_time_median", "GFLOP/s") for case in CONV_CASES
+           for way in ("forward", "backward") for path, who in ((CONV_BEFORE, ""), (CONV, ""), (CONV, "openblas/"))]
+CLAIMS += [("gflops", GEMM, f"gemm/{who}/{shape}/real_time_median", "GFLOP/s") for who in ("ours", "openblas")
+           for shape in ("vggmini/NT/32x27x1024/min_time:0.200", "fc/NT/64x4096x25088/min_time:0.300")]
 # Inside one step (the memory_over_time chart), from the default suite's recorded steps.
 CLAIMS += [("step", S, cell, key) for cell, keys in (
     ("vgg-mini/b64/malloc/none", ("rss_start", "rss_max", "live_max")),
@@ -216,6 +237,11 @@ def text(claim):
         return f"{entry[key]:,.0f}"
     if kind == "gflops":  # a memstrat-micro benchmark's GFLOP/s, whole
         return f"{next(b for b in _document(path)['benchmarks'] if b['name'] == cell)[key]:.0f} GFLOP/s"
+    if kind == "kvt":
+        from memstrat_charts import kernel_vs_torch as kvt
+        from memstrat_charts.results import load
+        rows = [kvt.row(*found) for found in kvt.pairs(load(os.path.join(ROOT, path)))]
+        return kvt.table(rows, path).rstrip("\n").rsplit("\n", 1)[0]
     if kind == "pred":
         document = _document(path)
         if "rows" in document:  # scripts/prediction_error's file
