@@ -8,13 +8,14 @@
 namespace memstrat {
 namespace {
 
-// Rows [row0, row1) of im2col, on the calling thread.
-void im2col_rows(float* col, const float* image, const ConvGeometry& g, int row0, int row1) {
+// Rows [row0, row1) of im2col, on the calling thread, row r at col + r * ld
+// (ld = OH*OW for one image's column matrix, wider when images sit side by side).
+void im2col_rows(float* col, std::size_t ld, const float* image, const ConvGeometry& g, int row0, int row1) {
   const int K = g.kernel, OH = g.out_h(), OW = g.out_w();
   for (int row = row0; row < row1; ++row) {
     const int c = row / (K * K), kh = (row / K) % K, kw = row % K;
     const float* plane = image + std::size_t(c) * g.in_h * g.in_w;
-    float* dst = col + std::size_t(row) * OH * OW;
+    float* dst = col + std::size_t(row) * ld;
     for (int oh = 0; oh < OH; ++oh) {
       const int ih = oh * g.stride - g.pad + kh;
       float* out = dst + std::size_t(oh) * OW;
@@ -135,6 +136,50 @@ std::size_t backward_columns_elems(const ConvGeometry& g, int image_threads, boo
   return n;
 }
 
+// On the image-parallel path a thread puts G images side by side in one column
+// matrix, as many as keep G*OH*OW within this many columns, so that one GEMM has
+// G*OH*OW of them: small images (VGG16's 2x2 and 4x4 layers at 32x32) would leave
+// most of its 32-column tiles empty (memstrat-micro: its 2x2 layer's forward 4x
+// faster), and 8x8 ones gain a little from the longer rows.
+constexpr int kGroupColumns = 256;
+
+int group_images(const ConvGeometry& g, int image_threads) {
+  if (image_threads <= 1 || g.direct()) return 1;
+  const int per_thread = (g.batch + image_threads - 1) / image_threads;
+  return std::max(1, std::min(per_thread, kGroupColumns / int(g.col_cols())));
+}
+
+// Images [n, n + gn) as gn column blocks of width P side by side: block j of
+// every row r of wide (rows, gn*P) to/from image n + j's (rows, P) at images + (n + j) * stride.
+void gather(float* wide, const float* images, std::size_t stride, int n, int gn, int rows, std::size_t P) {
+  for (int j = 0; j < gn; ++j)
+    for (int r = 0; r < rows; ++r)
+      std::memcpy(wide + std::size_t(r) * gn * P + j * P, images + (n + j) * stride + r * P, sizeof(float) * P);
+}
+void scatter(float* images, std::size_t stride, const float* wide, int n, int gn, int rows, std::size_t P) {
+  for (int j = 0; j < gn; ++j)
+    for (int r = 0; r < rows; ++r)
+      std::memcpy(images + (n + j) * stride + r * P, wide + std::size_t(r) * gn * P + j * P, sizeof(float) * P);
+}
+
+// One thread's workspace on the image-parallel path: its columns (G images wide),
+// and when G > 1 the wide output (forward), dout and input gradient (backward).
+std::size_t forward_thread_elems(const ConvGeometry& g, int T) {
+  const int G = group_images(g, T);
+  return std::size_t(G) * columns_elems(g) + (G > 1 ? std::size_t(G) * g.out_c * g.col_cols() : 0);
+}
+// Backward groups images when the input gradient is not wanted or is a convolution.
+int backward_group_images(const ConvGeometry& g, int T, bool input_grad) {
+  return input_grad && !input_grad_by_conv(g, T) ? 1 : group_images(g, T);
+}
+std::size_t backward_thread_elems(const ConvGeometry& g, int T, bool input_grad) {
+  const int G = backward_group_images(g, T, input_grad);
+  std::size_t n = std::size_t(G) * backward_columns_elems(g, T, input_grad);
+  if (G > 1) n += std::size_t(G) * g.out_c * g.col_cols();
+  if (G > 1 && input_grad && input_grad_by_conv(g, T)) n += std::size_t(G) * g.in_c * g.in_h * g.in_w;
+  return n;
+}
+
 }  // namespace
 
 int conv_image_threads(const ConvGeometry& g) {
@@ -145,17 +190,18 @@ int conv_image_threads(const ConvGeometry& g) {
 }
 
 std::size_t conv_forward_workspace_elems(const ConvGeometry& g) {
-  return std::size_t(conv_image_threads(g)) * columns_elems(g);
+  const int T = conv_image_threads(g);
+  return std::size_t(T) * forward_thread_elems(g, T);
 }
 
 std::size_t conv_backward_workspace_elems(const ConvGeometry& g, bool input_grad) {
   const int T = conv_image_threads(g);
   const std::size_t flipped = input_grad && input_grad_by_conv(g, T) ? g.weight_elems() : 0;
-  return std::size_t(T) * backward_columns_elems(g, T, input_grad) + flipped + std::size_t(T - 1) * g.weight_elems();
+  return std::size_t(T) * backward_thread_elems(g, T, input_grad) + flipped + std::size_t(T - 1) * g.weight_elems();
 }
 
 void im2col(float* col, const float* image, const ConvGeometry& g) {
-  over_threads(int(g.col_rows()), [&](int lo, int hi) { im2col_rows(col, image, g, lo, hi); });
+  over_threads(int(g.col_rows()), [&](int lo, int hi) { im2col_rows(col, g.col_cols(), image, g, lo, hi); });
 }
 
 void col2im(float* image, const float* col, const ConvGeometry& g) {
@@ -170,16 +216,20 @@ void conv2d_forward(float* out, const float* in, const float* weight, const floa
   if (T > 1) {
 #pragma omp parallel num_threads(T)
     {
-      const int t = omp_get_thread_num();
-      float* col = work + std::size_t(t) * columns_elems(g);
+      const int t = omp_get_thread_num(), G = group_images(g, T);
+      float* col = work + std::size_t(t) * forward_thread_elems(g, T);
+      float* wide = col + std::size_t(G) * columns_elems(g);  // used when G > 1
       int lo = 0, hi = 0;
       share_of(g.batch, t, omp_get_num_threads(), lo, hi);
-      for (int n = lo; n < hi; ++n) {
-        const float* x = in + n * in_image;
-        if (!g.direct()) im2col_rows(col, x, g, 0, K);
-        float* y = out + std::size_t(n) * M * N;
-        gemm(Trans::no, Trans::no, M, N, K, 1.0f, weight, K, g.direct() ? x : col, N, 0.0f, y, N, gemm_ws);
-        bias_relu(y, bias, relu, std::size_t(N), 0, M);
+      for (int n = lo; n < hi; n += G) {
+        const int gn = std::min(G, hi - n), L = gn * N;
+        for (int j = 0; j < gn && !g.direct(); ++j)
+          im2col_rows(col + j * N, std::size_t(L), in + (n + j) * in_image, g, 0, K);
+        float* y = gn > 1 ? wide : out + std::size_t(n) * M * N;
+        gemm(Trans::no, Trans::no, M, L, K, 1.0f, weight, K, g.direct() ? in + n * in_image : col, L, 0.0f, y, L,
+             gemm_ws);
+        if (gn > 1) scatter(out, std::size_t(M) * N, wide, n, gn, M, std::size_t(N));
+        for (int j = 0; j < gn; ++j) bias_relu(out + std::size_t(n + j) * M * N, bias, relu, std::size_t(N), 0, M);
       }
     }
     return;
@@ -214,9 +264,11 @@ void conv2d_backward(float* din, float* dweight, float* dbias, const float* dout
   }
   const int T = conv_image_threads(g);
   const std::size_t W = g.weight_elems(), columns = backward_columns_elems(g, T, din != nullptr);
+  const std::size_t per_thread = backward_thread_elems(g, T, din != nullptr);
+  const int G = backward_group_images(g, T, din != nullptr);
   const bool by_conv = din != nullptr && input_grad_by_conv(g, T);
-  float* flipped = work + std::size_t(T) * columns;  // used when by_conv
-  float* partials = flipped + (by_conv ? W : 0);     // used when T > 1
+  float* flipped = work + std::size_t(T) * per_thread;  // used when by_conv
+  float* partials = flipped + (by_conv ? W : 0);        // used when T > 1
   if (by_conv) flip_transpose(flipped, weight, g);
   const ConvGeometry gt = input_grad_geometry(g);
   // One image's gradients: dweight (OC, CKK) += dy (OC, OHW) * columns^T, where
@@ -230,7 +282,7 @@ void conv2d_backward(float* din, float* dweight, float* dbias, const float* dout
       if (parallel)
         im2col(col, x, g);
       else
-        im2col_rows(col, x, g, 0, K);
+        im2col_rows(col, g.col_cols(), x, g, 0, K);
     }
     gemm(Trans::no, Trans::yes, M, K, N, 1.0f, dy, N, g.direct() ? x : col, N, beta, dw, K, gemm_ws);
     if (din == nullptr) return;
@@ -239,7 +291,7 @@ void conv2d_backward(float* din, float* dweight, float* dbias, const float* dout
       gemm(Trans::yes, Trans::no, K, N, M, 1.0f, weight, K, dy, N, 0.0f, dx, N, gemm_ws);
     } else if (by_conv) {
       const int rows = int(gt.col_rows()), cols = int(gt.col_cols());
-      im2col_rows(col, dy, gt, 0, rows);
+      im2col_rows(col, std::size_t(cols), dy, gt, 0, rows);
       gemm(Trans::no, Trans::no, g.in_c, cols, rows, 1.0f, flipped, rows, col, cols, 0.0f, dx, cols, gemm_ws);
     } else {
       gemm(Trans::yes, Trans::no, K, N, M, 1.0f, weight, K, dy, N, 0.0f, col, N, gemm_ws);
@@ -248,6 +300,20 @@ void conv2d_backward(float* din, float* dweight, float* dbias, const float* dout
       else
         col2im_channels(dx, col, g, 0, g.in_c);
     }
+  };
+  // Images [n, n + gn) side by side (G > 1, not direct): one GEMM for their weight
+  // gradient over dout gathered into dyw, one for their input gradient (by_conv) into dxw.
+  auto group = [&](int n, int gn, float* dw, float beta, float* col, float* dyw, float* dxw) {
+    const int L = gn * N;
+    for (int j = 0; j < gn; ++j) im2col_rows(col + j * N, std::size_t(L), in + (n + j) * in_image, g, 0, K);
+    gather(dyw, dout, std::size_t(M) * N, n, gn, M, std::size_t(N));
+    gemm(Trans::no, Trans::yes, M, K, L, 1.0f, dyw, L, col, L, beta, dw, K, gemm_ws);
+    if (din == nullptr) return;
+    const int rows = int(gt.col_rows()), cols = int(gt.col_cols()), Lt = gn * cols;
+    for (int j = 0; j < gn; ++j)
+      im2col_rows(col + j * cols, std::size_t(Lt), dout + std::size_t(n + j) * M * N, gt, 0, rows);
+    gemm(Trans::no, Trans::no, g.in_c, Lt, rows, 1.0f, flipped, rows, col, Lt, 0.0f, dxw, Lt, gemm_ws);
+    scatter(din, in_image, dxw, n, gn, g.in_c, std::size_t(cols));
   };
   if (T == 1) {
     for (int n = 0; n < g.batch; ++n) image(n, dweight, 1.0f, work, true);
@@ -258,12 +324,21 @@ void conv2d_backward(float* din, float* dweight, float* dbias, const float* dout
 #pragma omp parallel num_threads(T)
   {
     const int t = omp_get_thread_num(), nt = omp_get_num_threads();
-    float* col = work + std::size_t(t) * columns;
+    float* col = work + std::size_t(t) * per_thread;
+    float* dyw = col + std::size_t(G) * columns;  // G > 1
+    float* dxw = dyw + std::size_t(G) * M * N;    // G > 1 and by_conv
     float* dw = t == 0 ? dweight : partials + std::size_t(t - 1) * W;
     int lo = 0, hi = 0;
     share_of(g.batch, t, nt, lo, hi);
     if (t > 0 && lo == hi) std::fill(dw, dw + W, 0.0f);
-    for (int n = lo; n < hi; ++n) image(n, dw, t == 0 || n > lo ? 1.0f : 0.0f, col, false);
+    for (int n = lo; n < hi; n += G) {
+      const int gn = std::min(G, hi - n);
+      const float beta = t == 0 || n > lo ? 1.0f : 0.0f;
+      if (gn == 1)
+        image(n, dw, beta, col, false);
+      else
+        group(n, gn, dw, beta, col, dyw, dxw);
+    }
 #pragma omp barrier
 #pragma omp for schedule(static)
     for (std::size_t i = 0; i < W; ++i) {

@@ -13,6 +13,8 @@
 // one column matrix per thread, and backward adds each thread's weight gradient
 // into the caller's in a fixed order (bitwise the same for a given thread count);
 // with stride 1 its input gradient is a convolution of its own (conv2d_backward).
+// Images so small that a GEMM per image would be a few columns wide go several to a
+// GEMM: a thread unfolds them side by side into one column matrix (up to 256 columns).
 #pragma once
 
 #include <cstddef>

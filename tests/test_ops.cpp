@@ -148,9 +148,11 @@ TEST_CASE("conv2d backward accumulates into weight gradients", "[ops]") {
 }
 
 TEST_CASE("a narrow conv gives each thread whole images and learns what one thread learns", "[ops]") {
-  // 5 images over 2 threads (2 and 3), padded and strided, a direct 1x1 one, and a vgg-mini-like one.
-  const ConvGeometry shapes[] = {
-      {5, 6, 9, 9, 7, 3, 1, 1}, {5, 4, 9, 8, 3, 3, 2, 1}, {5, 6, 5, 5, 4, 1, 1, 0}, {9, 32, 16, 16, 32, 3, 1, 1}};
+  // 5 images over 2 threads (2 and 3), padded and strided, a direct 1x1 one, and a vgg-mini-like one;
+  // then images small enough that a thread puts several side by side in one GEMM (4x4: 4 of them;
+  // 2x2: 3 and 4, VGG16's last layers at 32x32), forward and backward.
+  const ConvGeometry shapes[] = {{5, 6, 9, 9, 7, 3, 1, 1},     {5, 4, 9, 8, 3, 3, 2, 1}, {5, 6, 5, 5, 4, 1, 1, 0},
+                                 {9, 32, 16, 16, 32, 3, 1, 1}, {8, 6, 4, 4, 5, 3, 1, 1}, {7, 4, 2, 2, 6, 3, 1, 1}};
   for (const ConvGeometry& g : shapes) {
     const auto in = randn(std::size_t(g.batch) * g.in_c * g.in_h * g.in_w, 13);
     const auto w = randn(g.weight_elems(), 14);
@@ -175,7 +177,7 @@ TEST_CASE("a narrow conv gives each thread whole images and learns what one thre
       return r;
     };
     const Result one = run(1), two = run(2);
-    // Outputs come from the same GEMMs per image: bitwise equal.
+    // Each output element is the same sum in the same order, images side by side or not: bitwise equal.
     REQUIRE(one.out == two.out);
     REQUIRE(one.db == two.db);
     // With stride 1 the input gradient is a convolution of dout (other sums, the same values).
