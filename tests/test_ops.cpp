@@ -107,13 +107,14 @@ TEST_CASE("im2col and col2im are adjoint", "[ops]") {
 }
 
 TEST_CASE("conv2d backward matches finite differences", "[ops]") {
-  // On one thread (image by image), and on two (whole images a thread; with stride 1
-  // the input gradient as a convolution of dout, padded 2 - pad).
+  // On one thread (image by image), and on two (whole images a thread; with stride 1 and
+  // no more output channels than input ones, the last two, the input gradient as a
+  // convolution of dout, padded 2 - pad; widening layers the textbook way).
   const ConvGeometry shapes[] = {{2, 3, 6, 6, 4, 3, 1, 1},
                                  {1, 2, 7, 7, 3, 3, 2, 0},
                                  {2, 4, 5, 5, 3, 1, 1, 0},
-                                 {3, 2, 6, 5, 3, 3, 1, 0},
-                                 {2, 2, 5, 5, 3, 3, 1, 2}};
+                                 {3, 3, 6, 5, 2, 3, 1, 0},
+                                 {2, 3, 5, 5, 2, 3, 1, 2}};
   for (const int threads : {1, 2})
     for (const ConvGeometry& g : shapes) {
       INFO(threads << " threads, batch " << g.batch << ", pad " << g.pad);
