@@ -187,6 +187,8 @@ CLAIMS += [("kvt", KVB, None, None), ("kvt", KV, None, None)]
 # The convolution table: each layer forward and backward, before, after and the OpenBLAS reference.
 CLAIMS += [("gflops", path, f"conv/{who}{way}/{case}/real_time_median", "GFLOP/s") for case in CONV_CASES
            for way in ("forward", "backward") for path, who in ((CONV_BEFORE, ""), (CONV, ""), (CONV, "openblas/"))]
+CLAIMS += [("gflops", "results/micro/conv-before-2-vm-2026-12-08.json", f"conv/forward/{case}/real_time_median",
+            "GFLOP/s") for case in ("vgg16/conv3_3/b1", "vgg-mini/conv1_2/b32")]
 CLAIMS += [("gflops", GEMM, f"gemm/{who}/{shape}/real_time_median", "GFLOP/s") for who in ("ours", "openblas")
            for shape in ("vggmini/NT/32x27x1024/min_time:0.200", "fc/NT/64x4096x25088/min_time:0.300")]
 # Inside one step (the memory_over_time chart), from the default suite's recorded steps.
