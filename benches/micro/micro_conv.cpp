@@ -41,9 +41,16 @@ std::vector<float> filled(std::size_t n, std::uint64_t seed) {
 
 double conv_flops(const ConvGeometry& g) { return 2.0 * g.batch * g.out_c * double(g.col_rows()) * g.col_cols(); }
 
-void set_rate(benchmark::State& state, double flops_per_iteration) {
+// Runs run() once to fault its pages in, then times it; the rate is flops_per_run a run.
+template <class Run>
+void measure(benchmark::State& state, Run run, const float* result, double flops_per_run) {
+  run();
+  for (auto _ : state) {
+    run();
+    benchmark::DoNotOptimize(result);
+  }
   state.counters["GFLOP/s"] =
-      benchmark::Counter(flops_per_iteration * double(state.iterations()) / 1e9, benchmark::Counter::kIsRate);
+      benchmark::Counter(flops_per_run * double(state.iterations()) / 1e9, benchmark::Counter::kIsRate);
 }
 
 void BM_conv_forward(benchmark::State& state, ConvGeometry g) {
@@ -51,12 +58,9 @@ void BM_conv_forward(benchmark::State& state, ConvGeometry g) {
   const auto w = filled(std::size_t(g.out_c) * g.col_rows(), 2);
   const auto b = filled(std::size_t(g.out_c), 3);
   std::vector<float> out(std::size_t(g.batch) * g.out_c * g.col_cols()), col(memstrat::conv_forward_workspace_elems(g));
-  memstrat::conv2d_forward(out.data(), in.data(), w.data(), b.data(), g, col.data(), nullptr);  // fault pages in
-  for (auto _ : state) {
-    memstrat::conv2d_forward(out.data(), in.data(), w.data(), b.data(), g, col.data(), nullptr);
-    benchmark::DoNotOptimize(out.data());
-  }
-  set_rate(state, conv_flops(g));
+  measure(
+      state, [&] { memstrat::conv2d_forward(out.data(), in.data(), w.data(), b.data(), g, col.data(), nullptr); },
+      out.data(), conv_flops(g));
 }
 
 // Weight and input gradients together: twice the forward's arithmetic.
@@ -72,12 +76,7 @@ void BM_conv_backward(benchmark::State& state, ConvGeometry g) {
     memstrat::conv2d_backward(din.data(), dw.data(), db.data(), dout.data(), in.data(), w.data(), g, col.data(),
                               nullptr);
   };
-  run();
-  for (auto _ : state) {
-    run();
-    benchmark::DoNotOptimize(din.data());
-  }
-  set_rate(state, 2.0 * conv_flops(g));
+  measure(state, run, din.data(), 2.0 * conv_flops(g));
 }
 
 // The reference: the same scheme as ours with OpenBLAS's sgemm in place of our GEMM.
@@ -137,12 +136,7 @@ void BM_conv_forward_openblas(benchmark::State& state, ConvGeometry g) {
           o[std::size_t(oc) * cols + i] = std::max(o[std::size_t(oc) * cols + i] + b[oc], 0.0f);
     });
   };
-  run();
-  for (auto _ : state) {
-    run();
-    benchmark::DoNotOptimize(out.data());
-  }
-  set_rate(state, conv_flops(g));
+  measure(state, run, out.data(), conv_flops(g));
 }
 
 // Backward: per image dweight += dout * col^T (a buffer per thread, summed after) and
@@ -170,12 +164,7 @@ void BM_conv_backward_openblas(benchmark::State& state, ConvGeometry g) {
     for (int t = 1; t < ref.image_threads(); ++t)
       for (std::size_t i = 0; i < g.weight_elems(); ++i) dw[i] += dw[std::size_t(t) * g.weight_elems() + i];
   };
-  run();
-  for (auto _ : state) {
-    run();
-    benchmark::DoNotOptimize(din.data());
-  }
-  set_rate(state, 2.0 * conv_flops(g));
+  measure(state, run, din.data(), 2.0 * conv_flops(g));
 }
 
 const bool registered = [] {

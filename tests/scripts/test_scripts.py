@@ -28,8 +28,8 @@ def script(name, *args):
                           timeout=300)
 
 
-def fixture():
-    with open(FIXTURE) as f:
+def fixture(path=FIXTURE):
+    with open(path) as f:
         return json.load(f)
 
 
@@ -491,7 +491,7 @@ class KernelVsTorch(Scratch):
         rows = {r["kernel_cell"]: r for r in json.load(open(self.path("t.json")))["rows"]}
         self.assertEqual({k: r["torch_cell"] for k, r in rows.items()}, self.PAIRS)
         runs = {}
-        for r in fixture_of(self.BEFORE)["benchmarks"]:
+        for r in fixture(self.BEFORE)["benchmarks"]:
             if r.get("run_type") == "iteration":
                 runs.setdefault(r["run_name"], {})[r["repetition_index"]] = r["step_ms"]
         for kernel, torch in self.PAIRS.items():
@@ -511,11 +511,6 @@ class KernelVsTorch(Scratch):
         self.assertEqual(missing.returncode, 1)
         self.assertIn("is not an executable", missing.stderr)
         self.assertFalse(os.path.exists(self.path("r.json")))
-
-
-def fixture_of(path):
-    with open(path) as f:
-        return json.load(f)
 
 
 class ReadmeFigures(unittest.TestCase):
